@@ -1,0 +1,490 @@
+//! Gorilla-style compressed chunks: delta-of-delta timestamps and XOR'd
+//! float values, bit-packed.
+//!
+//! Layout: a 2-byte big-endian sample count, then a bit stream. The first
+//! sample is a zig-zag varint timestamp and the raw 64 value bits; the
+//! second a varint timestamp delta and an XOR value; every later one a
+//! delta-of-delta in one of five buckets and an XOR value. Values are
+//! stored bit-exactly, so staleness markers (a particular NaN) survive.
+
+use crate::error::{Error, Result};
+
+/// Most samples one chunk may hold (the count is a u16).
+pub const MAX_SAMPLES: usize = u16::MAX as usize;
+
+/// Bit-level writer over a byte vector; the last byte may be partly used.
+#[derive(Debug, Clone, Default)]
+struct BitWriter {
+    bytes: Vec<u8>,
+    /// Unused low bits in the last byte.
+    free: u32,
+}
+
+impl BitWriter {
+    fn write_bit(&mut self, bit: bool) {
+        if self.free == 0 {
+            self.bytes.push(0);
+            self.free = 8;
+        }
+        self.free -= 1;
+        if bit {
+            if let Some(last) = self.bytes.last_mut() {
+                *last |= 1 << self.free;
+            }
+        }
+    }
+
+    /// Writes the low `n` bits of `v`, most significant first.
+    fn write_bits(&mut self, v: u64, mut n: u32) {
+        while n > 0 {
+            if self.free == 0 {
+                self.bytes.push(0);
+                self.free = 8;
+            }
+            let take = n.min(self.free);
+            let chunk = ((v >> (n - take)) & ((1u64 << take) - 1)) as u8;
+            self.free -= take;
+            if let Some(last) = self.bytes.last_mut() {
+                *last |= chunk << self.free;
+            }
+            n -= take;
+        }
+    }
+
+    fn write_uvarint(&mut self, mut v: u64) {
+        while v >= 0x80 {
+            self.write_bits((v & 0x7f) | 0x80, 8);
+            v >>= 7;
+        }
+        self.write_bits(v, 8);
+    }
+}
+
+/// Bit-level reader; every read is bounds-checked.
+#[derive(Debug, Clone)]
+struct BitReader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> BitReader<'a> {
+    fn read_bit(&mut self) -> Option<bool> {
+        let byte = *self.bytes.get(self.pos / 8)?;
+        let bit = (byte >> (7 - (self.pos % 8))) & 1;
+        self.pos += 1;
+        Some(bit == 1)
+    }
+
+    fn read_bits(&mut self, mut n: u32) -> Option<u64> {
+        let mut out: u64 = 0;
+        while n > 0 {
+            let byte = *self.bytes.get(self.pos / 8)?;
+            let offset = (self.pos % 8) as u32;
+            let avail = 8 - offset;
+            let take = n.min(avail);
+            let bits = (u64::from(byte) >> (avail - take)) & ((1u64 << take) - 1);
+            out = (out << take) | bits;
+            self.pos += take as usize;
+            n -= take;
+        }
+        Some(out)
+    }
+
+    fn read_uvarint(&mut self) -> Option<u64> {
+        let mut result = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = self.read_bits(8)?;
+            result |= (b & 0x7f) << shift;
+            if b < 0x80 {
+                return Some(result);
+            }
+        }
+        None
+    }
+}
+
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+fn unzigzag(u: u64) -> i64 {
+    ((u >> 1) as i64) ^ -((u & 1) as i64)
+}
+
+/// Delta-of-delta buckets: control prefix, its length, payload bits.
+const DOD_BUCKETS: [(u64, u32, u32); 3] = [(0b10, 2, 14), (0b110, 3, 17), (0b1110, 4, 20)];
+
+fn fits_signed(v: i64, bits: u32) -> bool {
+    let lim = 1i64 << (bits - 1);
+    (-lim..lim).contains(&v)
+}
+
+/// Appends samples to a growing chunk. Timestamps must strictly increase;
+/// the caller (the head) enforces that before appending.
+#[derive(Debug, Clone)]
+pub struct XorAppender {
+    w: BitWriter,
+    count: u16,
+    t: i64,
+    t_delta: i64,
+    v: u64,
+    leading: u8,
+    trailing: u8,
+    min_t: i64,
+}
+
+impl Default for XorAppender {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl XorAppender {
+    /// An empty chunk.
+    pub fn new() -> Self {
+        Self {
+            w: BitWriter {
+                bytes: vec![0, 0],
+                free: 0,
+            },
+            count: 0,
+            t: 0,
+            t_delta: 0,
+            v: 0,
+            leading: 0xff,
+            trailing: 0,
+            min_t: 0,
+        }
+    }
+
+    /// Samples written so far.
+    pub fn len(&self) -> usize {
+        usize::from(self.count)
+    }
+
+    /// True before the first sample.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// True when the chunk cannot take another sample.
+    pub fn is_full(&self) -> bool {
+        usize::from(self.count) >= MAX_SAMPLES
+    }
+
+    /// Time of the first sample.
+    pub fn min_time(&self) -> i64 {
+        self.min_t
+    }
+
+    /// Time of the last sample.
+    pub fn max_time(&self) -> i64 {
+        self.t
+    }
+
+    /// The last value written, as raw bits.
+    pub fn last_value_bits(&self) -> u64 {
+        self.v
+    }
+
+    /// The encoded chunk, valid at any point.
+    pub fn bytes(&self) -> &[u8] {
+        &self.w.bytes
+    }
+
+    /// Heap bytes in use.
+    pub fn capacity(&self) -> usize {
+        self.w.bytes.capacity()
+    }
+
+    /// Finishes the chunk, shrinking its buffer.
+    pub fn into_bytes(self) -> Vec<u8> {
+        let mut b = self.w.bytes;
+        b.shrink_to_fit();
+        b
+    }
+
+    /// Appends a sample. The caller guarantees `t` is greater than the last
+    /// timestamp and that the chunk is not full.
+    pub fn append(&mut self, t: i64, v: f64) {
+        let bits = v.to_bits();
+        match self.count {
+            0 => {
+                self.w.write_uvarint(zigzag(t));
+                self.w.write_bits(bits, 64);
+                self.min_t = t;
+            }
+            1 => {
+                let delta = t.wrapping_sub(self.t);
+                self.w.write_uvarint(zigzag(delta));
+                self.write_value(bits);
+                self.t_delta = delta;
+            }
+            _ => {
+                let delta = t.wrapping_sub(self.t);
+                let dod = delta.wrapping_sub(self.t_delta);
+                if dod == 0 {
+                    self.w.write_bit(false);
+                } else if let Some(&(ctl, ctl_len, n)) = DOD_BUCKETS.iter().find(|b| fits_signed(dod, b.2)) {
+                    self.w.write_bits(ctl, ctl_len);
+                    self.w.write_bits(dod as u64, n);
+                } else {
+                    self.w.write_bits(0b1111, 4);
+                    self.w.write_bits(dod as u64, 64);
+                }
+                self.write_value(bits);
+                self.t_delta = delta;
+            }
+        }
+        self.t = t;
+        self.v = bits;
+        self.count += 1;
+        let [hi, lo] = self.count.to_be_bytes();
+        self.w.bytes[0] = hi;
+        self.w.bytes[1] = lo;
+    }
+
+    fn write_value(&mut self, bits: u64) {
+        let x = bits ^ self.v;
+        if x == 0 {
+            self.w.write_bit(false);
+            return;
+        }
+        self.w.write_bit(true);
+        let mut leading = x.leading_zeros() as u8;
+        let trailing = x.trailing_zeros() as u8;
+        if leading >= 32 {
+            leading = 31;
+        }
+        if self.leading != 0xff && leading >= self.leading && trailing >= self.trailing {
+            self.w.write_bit(false);
+            let sig = 64 - u32::from(self.leading) - u32::from(self.trailing);
+            self.w.write_bits(x >> self.trailing, sig);
+        } else {
+            self.leading = leading;
+            self.trailing = trailing;
+            self.w.write_bit(true);
+            self.w.write_bits(u64::from(leading), 5);
+            let sig = 64 - u32::from(leading) - u32::from(trailing);
+            // 64 significant bits do not fit 6 bits; 0 stands for 64.
+            self.w.write_bits(u64::from(sig) & 0x3f, 6);
+            self.w.write_bits(x >> trailing, sig);
+        }
+    }
+}
+
+/// Decodes a chunk sample by sample. Corrupt input ends the iteration with
+/// an error rather than a panic.
+#[derive(Debug, Clone)]
+pub struct XorIter<'a> {
+    r: BitReader<'a>,
+    total: u16,
+    read: u16,
+    t: i64,
+    t_delta: i64,
+    v: u64,
+    leading: u32,
+    trailing: u32,
+    failed: bool,
+}
+
+impl<'a> XorIter<'a> {
+    /// Starts reading `bytes`; fails if the header is missing.
+    pub fn new(bytes: &'a [u8]) -> Result<Self> {
+        let header = bytes.get(..2).ok_or(Error::Chunk("shorter than its header"))?;
+        let total = u16::from_be_bytes([header[0], header[1]]);
+        Ok(Self {
+            r: BitReader { bytes, pos: 16 },
+            total,
+            read: 0,
+            t: 0,
+            t_delta: 0,
+            v: 0,
+            leading: 0,
+            trailing: 0,
+            failed: false,
+        })
+    }
+
+    /// Number of samples the header announces.
+    pub fn total(&self) -> usize {
+        usize::from(self.total)
+    }
+
+    fn step(&mut self) -> Option<(i64, f64)> {
+        match self.read {
+            0 => {
+                self.t = unzigzag(self.r.read_uvarint()?);
+                self.v = self.r.read_bits(64)?;
+            }
+            1 => {
+                self.t_delta = unzigzag(self.r.read_uvarint()?);
+                self.t = self.t.wrapping_add(self.t_delta);
+                self.read_value()?;
+            }
+            _ => {
+                let mut ctl = 0;
+                for _ in 0..4 {
+                    if !self.r.read_bit()? {
+                        break;
+                    }
+                    ctl += 1;
+                }
+                let dod = match ctl {
+                    0 => 0,
+                    4 => self.r.read_bits(64)? as i64,
+                    n => {
+                        let bits = DOD_BUCKETS[n - 1].2;
+                        let raw = self.r.read_bits(bits)?;
+                        // Sign-extend from `bits` wide.
+                        ((raw << (64 - bits)) as i64) >> (64 - bits)
+                    }
+                };
+                self.t_delta = self.t_delta.wrapping_add(dod);
+                self.t = self.t.wrapping_add(self.t_delta);
+                self.read_value()?;
+            }
+        }
+        self.read += 1;
+        Some((self.t, f64::from_bits(self.v)))
+    }
+
+    fn read_value(&mut self) -> Option<()> {
+        if !self.r.read_bit()? {
+            return Some(());
+        }
+        if self.r.read_bit()? {
+            self.leading = self.r.read_bits(5)? as u32;
+            let mut sig = self.r.read_bits(6)? as u32;
+            if sig == 0 {
+                sig = 64;
+            }
+            if self.leading + sig > 64 {
+                return None;
+            }
+            self.trailing = 64 - self.leading - sig;
+        } else if self.read < 2 && self.leading == 0 && self.trailing == 0 {
+            // Reusing a window before one was ever set: not something our
+            // encoder writes.
+            return None;
+        }
+        let sig = 64 - self.leading - self.trailing;
+        let bits = self.r.read_bits(sig)?;
+        self.v ^= bits << self.trailing;
+        Some(())
+    }
+}
+
+impl Iterator for XorIter<'_> {
+    type Item = Result<(i64, f64)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed || self.read >= self.total {
+            return None;
+        }
+        match self.step() {
+            Some(s) => Some(Ok(s)),
+            None => {
+                self.failed = true;
+                Some(Err(Error::Chunk("bit stream ends early or is malformed")))
+            }
+        }
+    }
+}
+
+/// Decodes a whole chunk.
+pub fn decode_all(bytes: &[u8]) -> Result<Vec<(i64, f64)>> {
+    XorIter::new(bytes)?.collect()
+}
+
+/// Encodes samples (strictly increasing timestamps) into one chunk.
+pub fn encode_all(samples: &[(i64, f64)]) -> Vec<u8> {
+    let mut a = XorAppender::new();
+    for &(t, v) in samples {
+        a.append(t, v);
+    }
+    a.into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn same(a: &[(i64, f64)], b: &[(i64, f64)]) -> bool {
+        a.len() == b.len()
+            && a.iter()
+                .zip(b)
+                .all(|(x, y)| x.0 == y.0 && x.1.to_bits() == y.1.to_bits())
+    }
+
+    fn arb_samples() -> impl Strategy<Value = Vec<(i64, f64)>> {
+        let value = prop_oneof![
+            any::<f64>(),
+            (0u32..1000).prop_map(f64::from),
+            Just(f64::from_bits(0x7ff0_0000_0000_0002)),
+            Just(f64::NAN),
+            Just(f64::INFINITY),
+            Just(0.0),
+        ];
+        let step = prop_oneof![Just(15_000i64), 1i64..100_000, 1i64..(1i64 << 40)];
+        (
+            any::<i64>().prop_map(|t| t >> 4),
+            proptest::collection::vec((step, value), 0..300),
+        )
+            .prop_map(|(start, steps)| {
+                let mut t = start;
+                steps
+                    .into_iter()
+                    .map_while(|(d, v)| {
+                        t = t.checked_add(d)?;
+                        Some((t, v))
+                    })
+                    .collect()
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn round_trips_against_the_naive_model(samples in arb_samples()) {
+            let bytes = encode_all(&samples);
+            let back = decode_all(&bytes).unwrap();
+            prop_assert!(same(&samples, &back));
+        }
+
+        #[test]
+        fn a_chunk_reads_back_at_every_append(samples in arb_samples()) {
+            let mut a = XorAppender::new();
+            for (i, &(t, v)) in samples.iter().enumerate() {
+                a.append(t, v);
+                let back = decode_all(a.bytes()).unwrap();
+                prop_assert!(same(&samples[..=i], &back));
+            }
+        }
+
+        #[test]
+        fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            if let Ok(it) = XorIter::new(&bytes) {
+                for s in it { if s.is_err() { break; } }
+            }
+        }
+    }
+
+    #[test]
+    fn regular_counters_compress_well() {
+        let samples: Vec<(i64, f64)> = (0..120)
+            .map(|i| (1_700_000_000_000 + i * 15_000, (i * 7) as f64))
+            .collect();
+        let bytes = encode_all(&samples);
+        assert!(bytes.len() < 120 * 3, "{} bytes", bytes.len());
+        assert!(same(&samples, &decode_all(&bytes).unwrap()));
+    }
+
+    #[test]
+    fn truncated_chunk_is_an_error() {
+        let samples: Vec<(i64, f64)> = (0..10).map(|i| (i * 1000, i as f64 * 1.5)).collect();
+        let bytes = encode_all(&samples);
+        let r = decode_all(&bytes[..bytes.len() - 3]);
+        assert!(r.is_err());
+    }
+}

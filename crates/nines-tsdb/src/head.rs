@@ -1,0 +1,371 @@
+//! The in-memory head: the newest data, in compressed chunks per series,
+//! with an inverted index. Older ranges move out into blocks.
+
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
+
+use crate::chunk::XorAppender;
+use crate::labels::{hash_pairs, CompactLabels};
+use crate::matcher::Matcher;
+use crate::postings::Postings;
+
+/// A sealed chunk.
+#[derive(Debug, Clone)]
+pub(crate) struct ClosedChunk {
+    pub min_t: i64,
+    pub max_t: i64,
+    pub data: Arc<[u8]>,
+}
+
+#[derive(Debug)]
+pub(crate) struct MemSeries {
+    pub labels: CompactLabels,
+    pub closed: Vec<ClosedChunk>,
+    pub open: Option<XorAppender>,
+    /// Exclusive end of the range the open chunk may cover, so that no chunk
+    /// straddles a block boundary.
+    open_end: i64,
+    /// Last accepted sample, including ones validated but not yet applied.
+    pub last_t: i64,
+    pub last_v: u64,
+}
+
+impl MemSeries {
+    fn new(labels: CompactLabels) -> Self {
+        Self {
+            labels,
+            closed: Vec::new(),
+            open: None,
+            open_end: i64::MIN,
+            last_t: i64::MIN,
+            last_v: 0,
+        }
+    }
+
+    fn seal(&mut self) {
+        if let Some(open) = self.open.take() {
+            if !open.is_empty() {
+                self.closed.push(ClosedChunk {
+                    min_t: open.min_time(),
+                    max_t: open.max_time(),
+                    data: open.into_bytes().into(),
+                });
+            }
+        }
+    }
+
+    pub(crate) fn has_data(&self) -> bool {
+        !self.closed.is_empty() || self.open.as_ref().is_some_and(|o| !o.is_empty())
+    }
+
+    /// Chunks overlapping `[mint, maxt]`, the open one copied.
+    pub(crate) fn chunks_in(&self, mint: i64, maxt: i64) -> Vec<ClosedChunk> {
+        let mut out: Vec<ClosedChunk> = self
+            .closed
+            .iter()
+            .filter(|c| c.max_t >= mint && c.min_t <= maxt)
+            .cloned()
+            .collect();
+        if let Some(o) = &self.open {
+            if !o.is_empty() && o.max_time() >= mint && o.min_time() <= maxt {
+                out.push(ClosedChunk {
+                    min_t: o.min_time(),
+                    max_t: o.max_time(),
+                    data: o.bytes().into(),
+                });
+            }
+        }
+        out
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.labels.heap_bytes()
+            + self.closed.iter().map(|c| c.data.len() + 40).sum::<usize>()
+            + self.open.as_ref().map_or(0, XorAppender::capacity)
+    }
+}
+
+/// Why a sample was not appended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Rejection {
+    /// Older than the series' newest sample.
+    OutOfOrder,
+    /// Same timestamp as the newest sample but another value.
+    DuplicateConflict,
+    /// Older than the head's lower bound (that range is in blocks already).
+    TooOld,
+}
+
+/// Outcome of checking one sample.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    Append,
+    /// Same timestamp and value as the newest sample: accepted, no-op.
+    Duplicate,
+    Reject(Rejection),
+}
+
+#[derive(Debug)]
+pub(crate) struct Head {
+    pub series: Vec<Option<MemSeries>>,
+    lookup: FxHashMap<u64, Vec<u32>>,
+    pub postings: Postings,
+    /// Samples must be at least this recent.
+    pub min_valid: i64,
+    chunk_range: i64,
+    max_chunk_samples: usize,
+    live: usize,
+}
+
+impl Head {
+    pub(crate) fn new(chunk_range: i64, max_chunk_samples: usize) -> Self {
+        Self {
+            series: Vec::new(),
+            lookup: FxHashMap::default(),
+            postings: Postings::default(),
+            min_valid: i64::MIN,
+            chunk_range,
+            max_chunk_samples,
+            live: 0,
+        }
+    }
+
+    pub(crate) fn live_series(&self) -> usize {
+        self.live
+    }
+
+    /// Finds a series by its sorted, valid label pairs.
+    pub(crate) fn find<'a>(&self, hash: u64, pairs: impl Iterator<Item = (&'a str, &'a str)> + Clone) -> Option<u32> {
+        let ids = self.lookup.get(&hash)?;
+        ids.iter().copied().find(|&id| {
+            self.series
+                .get(id as usize)
+                .and_then(Option::as_ref)
+                .is_some_and(|s| s.labels.eq_pairs(pairs.clone()))
+        })
+    }
+
+    /// Creates a series; the caller checked it does not exist.
+    pub(crate) fn create<'a>(&mut self, hash: u64, pairs: impl Iterator<Item = (&'a str, &'a str)> + Clone) -> u32 {
+        let id = self.series.len() as u32;
+        self.insert_at(id, hash, pairs);
+        id
+    }
+
+    /// Puts a series under a given id (WAL replay restores the ids it logged).
+    pub(crate) fn insert_at<'a>(
+        &mut self,
+        id: u32,
+        hash: u64,
+        pairs: impl Iterator<Item = (&'a str, &'a str)> + Clone,
+    ) {
+        let idx = id as usize;
+        if self.series.len() <= idx {
+            self.series.resize_with(idx + 1, || None);
+        }
+        if self.series[idx].is_some() {
+            return;
+        }
+        self.series[idx] = Some(MemSeries::new(CompactLabels::encode(pairs.clone())));
+        self.lookup.entry(hash).or_default().push(id);
+        // Postings lists must stay ascending; replay after a checkpoint is
+        // the only way an id can arrive below an existing one.
+        if self.series[idx + 1..].iter().all(Option::is_none) {
+            self.postings.add(id, pairs);
+        } else {
+            self.rebuild_postings();
+        }
+        self.live += 1;
+    }
+
+    pub(crate) fn check(&self, id: u32, t: i64, v: f64) -> Verdict {
+        let Some(s) = self.series.get(id as usize).and_then(Option::as_ref) else {
+            return Verdict::Reject(Rejection::TooOld);
+        };
+        if t < self.min_valid {
+            return Verdict::Reject(Rejection::TooOld);
+        }
+        if t > s.last_t {
+            return Verdict::Append;
+        }
+        if t == s.last_t {
+            return if v.to_bits() == s.last_v {
+                Verdict::Duplicate
+            } else {
+                Verdict::Reject(Rejection::DuplicateConflict)
+            };
+        }
+        Verdict::Reject(Rejection::OutOfOrder)
+    }
+
+    /// Records a validated sample as the series' newest, before the WAL
+    /// write; `apply` puts it into the chunk afterwards.
+    pub(crate) fn note(&mut self, id: u32, t: i64, v: f64) {
+        if let Some(Some(s)) = self.series.get_mut(id as usize) {
+            s.last_t = t;
+            s.last_v = v.to_bits();
+        }
+    }
+
+    /// Restores `last_t/last_v` from the chunks after a failed WAL write.
+    pub(crate) fn rollback(&mut self, id: u32) {
+        if let Some(Some(s)) = self.series.get_mut(id as usize) {
+            let (t, v) = match (&s.open, s.closed.last()) {
+                (Some(o), _) if !o.is_empty() => (o.max_time(), o.last_value_bits()),
+                (_, Some(c)) => match crate::chunk::decode_all(&c.data).ok().and_then(|v| v.last().copied()) {
+                    Some((t, v)) => (t, v.to_bits()),
+                    None => (i64::MIN, 0),
+                },
+                _ => (i64::MIN, 0),
+            };
+            s.last_t = t;
+            s.last_v = v;
+        }
+    }
+
+    /// Appends a sample that `check` accepted.
+    pub(crate) fn apply(&mut self, id: u32, t: i64, v: f64) {
+        let range = self.chunk_range;
+        let max = self.max_chunk_samples;
+        let Some(Some(s)) = self.series.get_mut(id as usize) else {
+            return;
+        };
+        let must_cut = match &s.open {
+            None => true,
+            Some(o) => o.len() >= max || t >= s.open_end || (!o.is_empty() && t <= o.max_time()),
+        };
+        if must_cut {
+            s.seal();
+            s.open = Some(XorAppender::new());
+            s.open_end = t.div_euclid(range).saturating_add(1).saturating_mul(range);
+        }
+        if let Some(o) = s.open.as_mut() {
+            o.append(t, v);
+        }
+        if t > s.last_t {
+            s.last_t = t;
+            s.last_v = v.to_bits();
+        }
+    }
+
+    /// Adds a chunk restored from a checkpoint.
+    pub(crate) fn restore_chunk(&mut self, id: u32, chunk: ClosedChunk) {
+        if let Some(Some(s)) = self.series.get_mut(id as usize) {
+            s.seal();
+            if let Some(&(t, v)) = crate::chunk::decode_all(&chunk.data)
+                .ok()
+                .as_deref()
+                .and_then(<[_]>::last)
+            {
+                if t > s.last_t {
+                    s.last_t = t;
+                    s.last_v = v.to_bits();
+                }
+            }
+            s.closed.push(chunk);
+        }
+    }
+
+    /// Oldest and newest sample time in the head.
+    pub(crate) fn time_range(&self) -> Option<(i64, i64)> {
+        let mut range: Option<(i64, i64)> = None;
+        for s in self.series.iter().flatten() {
+            let first = s
+                .closed
+                .first()
+                .map(|c| c.min_t)
+                .or_else(|| s.open.as_ref().filter(|o| !o.is_empty()).map(XorAppender::min_time));
+            let last = s
+                .open
+                .as_ref()
+                .filter(|o| !o.is_empty())
+                .map(XorAppender::max_time)
+                .or_else(|| s.closed.last().map(|c| c.max_t));
+            if let (Some(a), Some(b)) = (first, last) {
+                range = Some(match range {
+                    None => (a, b),
+                    Some((x, y)) => (x.min(a), y.max(b)),
+                });
+            }
+        }
+        range
+    }
+
+    /// Ids selected by matchers.
+    pub(crate) fn select(&self, matchers: &[Matcher]) -> Vec<u32> {
+        self.postings.select(matchers)
+    }
+
+    /// Seals open chunks that end before `before`, so everything older is
+    /// in closed chunks, and raises the lower bound so nothing older gets in.
+    pub(crate) fn freeze_before(&mut self, before: i64) {
+        self.min_valid = self.min_valid.max(before);
+        for s in self.series.iter_mut().flatten() {
+            if s.open.as_ref().is_some_and(|o| o.max_time() < before) {
+                s.seal();
+            }
+        }
+    }
+
+    /// Closed chunks that end before `before`, per series, with labels.
+    pub(crate) fn frozen_chunks(&self, before: i64) -> Vec<(u32, Vec<ClosedChunk>)> {
+        self.series
+            .iter()
+            .enumerate()
+            .filter_map(|(id, s)| {
+                let s = s.as_ref()?;
+                let chunks: Vec<ClosedChunk> = s.closed.iter().filter(|c| c.max_t < before).cloned().collect();
+                (!chunks.is_empty()).then_some((id as u32, chunks))
+            })
+            .collect()
+    }
+
+    /// Drops chunks before `before` and forgets series that have been quiet
+    /// for a whole chunk range beyond that.
+    pub(crate) fn truncate(&mut self, before: i64) {
+        let idle_before = before.saturating_sub(self.chunk_range);
+        let mut removed = false;
+        for slot in self.series.iter_mut() {
+            let Some(s) = slot else { continue };
+            s.closed.retain(|c| c.max_t >= before);
+            if !s.has_data() && s.last_t < idle_before {
+                *slot = None;
+                removed = true;
+            }
+        }
+        if removed {
+            self.rebuild_lookup();
+            self.rebuild_postings();
+        }
+    }
+
+    fn rebuild_lookup(&mut self) {
+        self.lookup.clear();
+        self.live = 0;
+        for (id, s) in self.series.iter().enumerate() {
+            if let Some(s) = s {
+                self.lookup
+                    .entry(hash_pairs(s.labels.pairs()))
+                    .or_default()
+                    .push(id as u32);
+                self.live += 1;
+            }
+        }
+    }
+
+    fn rebuild_postings(&mut self) {
+        let mut p = Postings::default();
+        for (id, s) in self.series.iter().enumerate() {
+            if let Some(s) = s {
+                p.add(id as u32, s.labels.pairs());
+            }
+        }
+        self.postings = p;
+    }
+
+    /// Approximate heap bytes held by series data.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.series.iter().flatten().map(MemSeries::heap_bytes).sum()
+    }
+}

@@ -1,0 +1,161 @@
+//! Query results: one [`Series`] per label set, holding references to its
+//! chunks in the head and in blocks, decoded only when iterated.
+
+use std::sync::Arc;
+
+use crate::block::Block;
+use crate::chunk::XorIter;
+use crate::error::Result;
+use crate::labels::Labels;
+
+/// Where a chunk's bytes are.
+#[derive(Debug, Clone)]
+pub(crate) enum ChunkData {
+    /// A head chunk (shared or copied out of the head).
+    Shared(Arc<[u8]>),
+    /// A chunk inside a block's mapped chunks file.
+    Block { block: Arc<Block>, offset: u64 },
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct ChunkRef {
+    pub min_t: i64,
+    pub max_t: i64,
+    pub data: ChunkData,
+}
+
+impl ChunkRef {
+    fn bytes(&self) -> Result<&[u8]> {
+        match &self.data {
+            ChunkData::Shared(b) => Ok(b),
+            ChunkData::Block { block, offset } => block.chunk(*offset),
+        }
+    }
+}
+
+/// One series selected by a query, limited to the query's time range.
+#[derive(Debug, Clone)]
+pub struct Series {
+    labels: Labels,
+    chunks: Vec<ChunkRef>,
+    mint: i64,
+    maxt: i64,
+}
+
+impl Series {
+    pub(crate) fn new(labels: Labels, mut chunks: Vec<ChunkRef>, mint: i64, maxt: i64) -> Self {
+        chunks.sort_by_key(|c| (c.min_t, c.max_t));
+        Self {
+            labels,
+            chunks,
+            mint,
+            maxt,
+        }
+    }
+
+    /// The series' labels.
+    pub fn labels(&self) -> &Labels {
+        &self.labels
+    }
+
+    /// Iterates the samples in the query range, oldest first, with unique
+    /// timestamps. Data from overlapping sources (a backfilled block over
+    /// another) is merged; on equal timestamps the first source wins.
+    pub fn iter(&self) -> SeriesIter<'_> {
+        let disjoint = self.chunks.windows(2).all(|w| w[0].max_t < w[1].min_t);
+        if disjoint {
+            SeriesIter(IterState::Stream {
+                chunks: &self.chunks,
+                next: 0,
+                cur: None,
+                mint: self.mint,
+                maxt: self.maxt,
+            })
+        } else {
+            SeriesIter(match self.merged() {
+                Ok(v) => IterState::Merged(v.into_iter()),
+                Err(e) => IterState::Failed(Some(e)),
+            })
+        }
+    }
+
+    /// All samples in range, collected.
+    pub fn samples(&self) -> Result<Vec<(i64, f64)>> {
+        self.iter().collect()
+    }
+
+    fn merged(&self) -> Result<Vec<(i64, f64)>> {
+        let mut all = Vec::new();
+        for c in &self.chunks {
+            for s in XorIter::new(c.bytes()?)? {
+                let s = s?;
+                if s.0 >= self.mint && s.0 <= self.maxt {
+                    all.push(s);
+                }
+            }
+        }
+        all.sort_by_key(|s| s.0);
+        all.dedup_by_key(|s| s.0);
+        Ok(all)
+    }
+}
+
+/// Iterator over a series' samples; see [`Series::iter`].
+#[derive(Debug)]
+pub struct SeriesIter<'a>(IterState<'a>);
+
+#[derive(Debug)]
+enum IterState<'a> {
+    /// Chunks that do not overlap, decoded one after another.
+    Stream {
+        chunks: &'a [ChunkRef],
+        next: usize,
+        cur: Option<XorIter<'a>>,
+        mint: i64,
+        maxt: i64,
+    },
+    /// Overlapping chunks, merged up front.
+    Merged(std::vec::IntoIter<(i64, f64)>),
+    /// A chunk failed to decode.
+    Failed(Option<crate::error::Error>),
+}
+
+impl Iterator for SeriesIter<'_> {
+    type Item = Result<(i64, f64)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match &mut self.0 {
+            IterState::Merged(it) => it.next().map(Ok),
+            IterState::Failed(e) => e.take().map(Err),
+            IterState::Stream {
+                chunks,
+                next,
+                cur,
+                mint,
+                maxt,
+            } => loop {
+                if let Some(it) = cur {
+                    match it.next() {
+                        Some(Ok((t, _))) if t < *mint => continue,
+                        Some(Ok((t, _))) if t > *maxt => {
+                            *cur = None;
+                            *next = chunks.len();
+                            return None;
+                        }
+                        Some(item) => return Some(item),
+                        None => *cur = None,
+                    }
+                }
+                let c = chunks.get(*next)?;
+                *next += 1;
+                match c.bytes().and_then(XorIter::new) {
+                    Ok(it) => *cur = Some(it),
+                    Err(e) => {
+                        *next = chunks.len();
+                        return Some(Err(e));
+                    }
+                }
+            },
+        }
+    }
+}
