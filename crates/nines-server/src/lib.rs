@@ -1,1 +1,72 @@
+//! The HTTP face of nines: Prometheus remote_write, JSON-lines import and
+//! export, the Prometheus metadata API, health and admin endpoints.
 
+use std::sync::Arc;
+
+use axum::routing::{get, post};
+use axum::Router;
+use nines_tsdb::Db;
+
+mod admin;
+mod body;
+mod error;
+mod export;
+mod ingest;
+mod metadata;
+pub mod params;
+pub mod prompb;
+mod query;
+
+pub use error::ApiError;
+pub use ingest::parse_special;
+
+/// Request size limits.
+#[derive(Debug, Clone)]
+pub struct HttpLimits {
+    /// Largest request body (compressed, for remote_write) and largest
+    /// import line.
+    pub max_body_bytes: usize,
+    /// Largest decompressed remote_write body.
+    pub max_decompressed_bytes: usize,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 32 << 20,
+            max_decompressed_bytes: 128 << 20,
+        }
+    }
+}
+
+/// What every handler shares.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The store.
+    pub db: Arc<Db>,
+    /// Size limits.
+    pub limits: HttpLimits,
+}
+
+/// Every route nines serves.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/api/v1/write", post(ingest::remote_write))
+        .route("/api/v1/import", post(ingest::import))
+        .route("/api/v1/export", get(export::export))
+        .route("/api/v1/series", get(metadata::series).post(metadata::series))
+        .route("/api/v1/labels", get(metadata::labels).post(metadata::labels))
+        .route("/api/v1/label/{name}/values", get(metadata::label_values))
+        .route("/api/v1/admin/flush", post(admin::flush))
+        .route("/api/v1/admin/backup", post(admin::backup))
+        .route("/-/healthy", get(|| async { "nines is Healthy.\n" }))
+        .route("/-/ready", get(|| async { "nines is Ready.\n" }))
+        .fallback(|| async {
+            ApiError {
+                status: axum::http::StatusCode::NOT_FOUND,
+                kind: "not_found",
+                message: "no such endpoint".into(),
+            }
+        })
+        .with_state(state)
+}

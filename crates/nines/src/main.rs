@@ -1,1 +1,122 @@
-fn main() {}
+//! The `nines` binary: CLI, configuration, wiring and background tasks.
+
+mod config;
+mod serve;
+mod units;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// SRE infrastructure in one binary: metrics, SLOs, error budgets, paging,
+/// incidents and release gates.
+#[derive(Debug, Parser)]
+#[command(name = "nines", version, about, long_about = None)]
+struct Cli {
+    /// Log level: error, warn, info, debug, trace (or a tracing filter).
+    #[arg(long, global = true, default_value = "info")]
+    log_level: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server: ingestion, storage and the HTTP API.
+    Serve {
+        /// Configuration file (YAML). Without one, defaults apply.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Address to listen on (overrides server.listen).
+        #[arg(long)]
+        listen: Option<String>,
+        /// Data directory (overrides storage.path).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Validate a configuration file; prints every problem with file, line
+    /// and column, and exits non-zero if there is any.
+    Check {
+        /// Configuration file (YAML).
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Take a consistent backup of a running server's store into DIR (a
+    /// folder that does not exist or is empty). Start a server on the
+    /// backup with `nines serve --data-dir DIR`.
+    Backup {
+        /// Where to write the backup.
+        dir: PathBuf,
+        /// The running server.
+        #[arg(long, default_value = "http://127.0.0.1:9999")]
+        server: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.log_level);
+    match cli.command {
+        Command::Serve {
+            config,
+            listen,
+            data_dir,
+        } => serve::run(config, listen, data_dir),
+        Command::Check { config } => check(&config),
+        Command::Backup { dir, server } => backup(&dir, &server),
+    }
+}
+
+fn init_logging(level: &str) {
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(level).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn check(path: &std::path::Path) -> ExitCode {
+    match config::load(path) {
+        Ok(_) => {
+            println!("{}: OK", path.display());
+            ExitCode::SUCCESS
+        }
+        Err(problems) => {
+            for p in &problems {
+                eprintln!("{p}");
+            }
+            eprintln!("{}: {} problem(s)", path.display(), problems.len());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn backup(dir: &std::path::Path, server: &str) -> ExitCode {
+    let dir = match std::path::absolute(dir) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("backup: cannot resolve {}: {e}", dir.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let url = format!("{}/api/v1/admin/backup", server.trim_end_matches('/'));
+    let dir_text = dir.to_string_lossy().to_string();
+    match ureq::post(&url).query("dir", &dir_text).call() {
+        Ok(resp) => {
+            let body = resp.into_string().unwrap_or_default();
+            println!("backup written to {}: {body}", dir.display());
+            ExitCode::SUCCESS
+        }
+        Err(ureq::Error::Status(code, resp)) => {
+            let body = resp.into_string().unwrap_or_default();
+            eprintln!("backup failed ({code}): {body}");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("backup: cannot reach {url}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

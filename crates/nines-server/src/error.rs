@@ -1,0 +1,76 @@
+//! The Prometheus error envelope every nines API answers with.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+/// An API failure: HTTP status, Prometheus `errorType`, message.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// `bad_data`, `execution`, `internal`, `unavailable`, ...
+    pub kind: &'static str,
+    /// What went wrong and where.
+    pub message: String,
+}
+
+impl ApiError {
+    /// 400 `bad_data`.
+    pub fn bad_data(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            kind: "bad_data",
+            message: message.into(),
+        }
+    }
+
+    /// 413 `bad_data`.
+    pub fn too_large(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            kind: "bad_data",
+            message: message.into(),
+        }
+    }
+
+    /// 500 `internal`.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            kind: "internal",
+            message: message.into(),
+        }
+    }
+}
+
+impl From<nines_tsdb::Error> for ApiError {
+    fn from(e: nines_tsdb::Error) -> Self {
+        match e {
+            nines_tsdb::Error::InvalidRegex { .. } | nines_tsdb::Error::InvalidLabels(_) => {
+                Self::bad_data(e.to_string())
+            }
+            nines_tsdb::Error::BackupTarget { .. } => Self::bad_data(e.to_string()),
+            other => Self::internal(other.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if self.status.is_server_error() {
+            tracing::error!(error = %self.message, "request failed");
+        }
+        let body = json!({"status": "error", "errorType": self.kind, "error": self.message});
+        (self.status, axum::Json(body)).into_response()
+    }
+}
+
+/// `{"status":"success","data":...}` with optional warnings.
+pub fn success(data: serde_json::Value, warnings: Vec<String>) -> Response {
+    let mut body = json!({"status": "success", "data": data});
+    if !warnings.is_empty() {
+        body["warnings"] = json!(warnings);
+    }
+    axum::Json(body).into_response()
+}

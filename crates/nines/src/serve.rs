@@ -1,0 +1,157 @@
+//! `nines serve`: open the store, serve HTTP, run housekeeping, and shut
+//! down cleanly (head persisted) on SIGINT/SIGTERM.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use nines_server::{AppState, HttpLimits};
+use nines_tsdb::{Db, Limits, Options};
+
+use crate::config::{self, Config};
+
+pub fn run(config_path: Option<PathBuf>, listen: Option<String>, data_dir: Option<PathBuf>) -> ExitCode {
+    let mut config = match &config_path {
+        Some(p) => match config::load(p) {
+            Ok(c) => c,
+            Err(problems) => {
+                for p in &problems {
+                    eprintln!("{p}");
+                }
+                eprintln!("refusing to start: the configuration has {} problem(s)", problems.len());
+                return ExitCode::from(2);
+            }
+        },
+        None => Config::default(),
+    };
+    if let Some(l) = listen {
+        config.server.listen = l;
+    }
+    if let Some(d) = data_dir {
+        config.storage.path = d;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("nines: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn store_options(c: &Config) -> Options {
+    let s = &c.storage;
+    Options {
+        block_duration_ms: s.block_duration.0,
+        retention_ms: (s.retention.0 > 0).then_some(s.retention.0),
+        retention_bytes: (s.retention_size.0 > 0).then_some(s.retention_size.0),
+        wal_segment_bytes: s.wal_segment_size.0,
+        wal_fsync_each_commit: s.wal_fsync_interval.0 == 0,
+        head_chunk_samples: 120,
+        limits: Limits {
+            max_labels: c.ingest.max_labels_per_series,
+            max_label_name_len: c.ingest.max_label_name_length,
+            max_label_value_len: c.ingest.max_label_value_length,
+        },
+    }
+}
+
+async fn serve(config: Config) -> Result<(), String> {
+    let dir = config.storage.path.clone();
+    let opts = store_options(&config);
+    let db = tokio::task::spawn_blocking(move || Db::open(&dir, opts, nines_clock::system()))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("cannot open storage: {e}"))?;
+    let db = Arc::new(db);
+    let listener = tokio::net::TcpListener::bind(&config.server.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.server.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    tracing::info!(%addr, data_dir = %config.storage.path.display(), "nines listening");
+    // Tests and scripts read this line to find an ephemeral port.
+    println!("nines listening on http://{addr}");
+
+    let mut background = Vec::new();
+    let fsync_ms = config.storage.wal_fsync_interval.0;
+    if fsync_ms > 0 {
+        let db = db.clone();
+        background.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(StdDuration::from_millis(fsync_ms as u64));
+            loop {
+                tick.tick().await;
+                let db = db.clone();
+                if let Ok(Err(e)) = tokio::task::spawn_blocking(move || db.sync_wal()).await {
+                    tracing::error!("WAL fsync failed: {e}");
+                }
+            }
+        }));
+    }
+    {
+        let db = db.clone();
+        let every = StdDuration::from_millis(config.storage.maintenance_interval.0 as u64);
+        background.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let db = db.clone();
+                if let Ok(Err(e)) = tokio::task::spawn_blocking(move || db.maintain()).await {
+                    tracing::error!("storage maintenance failed: {e}");
+                }
+            }
+        }));
+    }
+
+    let limits = HttpLimits {
+        max_body_bytes: usize::try_from(config.ingest.max_body_size.0).unwrap_or(usize::MAX),
+        max_decompressed_bytes: usize::try_from(config.ingest.max_decompressed_size.0).unwrap_or(usize::MAX),
+    };
+    let app = nines_server::router(AppState { db: db.clone(), limits });
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| format!("server failed: {e}"))?;
+
+    tracing::info!("shutting down: persisting the head");
+    for task in background {
+        task.abort();
+        let _ = task.await;
+    }
+    let db = Arc::try_unwrap(db).map_err(|_| "storage still in use at shutdown".to_string())?;
+    tokio::task::spawn_blocking(move || db.close())
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("clean shutdown failed: {e}"))?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
