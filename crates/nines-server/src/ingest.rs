@@ -125,7 +125,7 @@ pub fn parse_special(s: &str) -> Option<f64> {
 
 type OwnedSeries = (Vec<(String, String)>, Vec<(i64, f64)>);
 
-fn parse_import_line(line: &[u8]) -> Result<OwnedSeries, String> {
+pub(crate) fn parse_import_line(line: &[u8]) -> Result<OwnedSeries, String> {
     let parsed: ImportLine = serde_json::from_slice(line).map_err(|e| format!("invalid JSON: {e}"))?;
     if parsed.values.len() != parsed.timestamps.len() {
         return Err(format!(

@@ -70,3 +70,9 @@ pub fn router(state: AppState) -> Router {
         })
         .with_state(state)
 }
+
+/// Parses one import line for fuzzing: never panics.
+#[doc(hidden)]
+pub fn fuzz_import_line(line: &[u8]) -> bool {
+    ingest::parse_import_line(line).is_ok()
+}

@@ -486,6 +486,11 @@ fn encode_index(series: &[(Labels, Vec<ChunkMeta>)]) -> Vec<u8> {
     out
 }
 
+/// For the fuzz target: true when the bytes decode as an index.
+pub(crate) fn fuzz_decode_index(bytes: &[u8]) -> bool {
+    decode_index(bytes).is_ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,6 +19,9 @@ use crate::series::{ChunkData, ChunkRef, Series};
 use crate::wal::{self, Record, Wal};
 
 const HOUR: i64 = 3_600_000;
+
+/// A series' labels with head chunks copied out for writing a block.
+type SeriesChunks = (Labels, Vec<ClosedChunk>);
 /// Series per series record in a checkpoint, to keep records bounded.
 const CHECKPOINT_SERIES_PER_RECORD: usize = 10_000;
 /// Rejections described in detail per append; the rest are only counted.
@@ -538,7 +541,7 @@ impl Db {
     /// Writes head data older than `before` into blocks (one per block
     /// range), then drops it from the head and checkpoints the WAL.
     fn persist_head_before(&self, before: i64) -> Result<()> {
-        let frozen: Vec<(Labels, Vec<ClosedChunk>)> = {
+        let frozen: Vec<SeriesChunks> = {
             let mut st = self.state.lock();
             st.head.freeze_before(before);
             let frozen = st.head.frozen_chunks(before);
@@ -720,7 +723,7 @@ impl Db {
         }
         let tb = blocks_dir(target);
         fs::create_dir_all(&tb).map_err(io_err("create backup folder", &tb))?;
-        let (blocks, head): (Vec<Arc<Block>>, Vec<(Labels, Vec<ClosedChunk>)>) = {
+        let (blocks, head): (Vec<Arc<Block>>, Vec<SeriesChunks>) = {
             let st = self.state.lock();
             let blocks = self.blocks.read().clone();
             let head = st

@@ -43,3 +43,9 @@ pub fn fuzz_wal_bytes(bytes: &[u8]) -> usize {
     let (bodies, _) = wal::split_records(bytes);
     bodies.iter().filter(|b| wal::decode_record(b).is_some()).count()
 }
+
+/// Decodes a block index file's bytes for fuzzing: never panics.
+#[doc(hidden)]
+pub fn fuzz_block_index(bytes: &[u8]) -> bool {
+    block::fuzz_decode_index(bytes)
+}

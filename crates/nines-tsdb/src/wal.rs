@@ -148,9 +148,12 @@ fn segment_name(index: u64) -> String {
 }
 
 /// Lists `(index, path)` of segments, ascending, and the newest checkpoint.
-fn scan(dir: &Path) -> Result<(Vec<(u64, PathBuf)>, Option<(u64, PathBuf)>)> {
+/// A numbered WAL file: segment or checkpoint index and its path.
+type Numbered = (u64, PathBuf);
+
+fn scan(dir: &Path) -> Result<(Vec<Numbered>, Option<Numbered>)> {
     let mut segments = Vec::new();
-    let mut checkpoint: Option<(u64, PathBuf)> = None;
+    let mut checkpoint: Option<Numbered> = None;
     for entry in fs::read_dir(dir).map_err(io_err("read WAL directory", dir))? {
         let entry = entry.map_err(io_err("read WAL directory", dir))?;
         let name = entry.file_name();
@@ -209,7 +212,7 @@ pub(crate) fn replay(dir: &Path, mut apply: impl FnMut(Record)) -> Result<(Repla
             apply(rec);
         }
     }
-    let live: Vec<&(u64, PathBuf)> = segments.iter().filter(|(i, _)| *i > after).collect();
+    let live: Vec<&Numbered> = segments.iter().filter(|(i, _)| *i > after).collect();
     let mut last_index = after;
     let mut corrupt_from: Option<usize> = None;
     for (pos, (index, path)) in live.iter().enumerate() {

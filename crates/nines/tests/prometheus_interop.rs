@@ -9,7 +9,11 @@ use std::time::{Duration, Instant};
 use common::Server;
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 #[test]
@@ -17,7 +21,10 @@ fn prometheus_remote_write_lands_in_nines() {
     // CI installs Debian's prometheus package; the test fails without it
     // rather than passing vacuously.
     let bin = std::env::var("PROMETHEUS_BIN").unwrap_or_else(|_| "/usr/bin/prometheus".into());
-    assert!(std::path::Path::new(&bin).exists(), "{bin} not found: apt-get install prometheus");
+    assert!(
+        std::path::Path::new(&bin).exists(),
+        "{bin} not found: apt-get install prometheus"
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let nines = Server::start(&dir.path().join("nines"), &[]);
@@ -43,7 +50,9 @@ fn prometheus_remote_write_lands_in_nines() {
     let mut found = Vec::new();
     while Instant::now() < deadline {
         found = nines.export(r#"up{job="prom"}"#);
-        let enough = found.first().is_some_and(|l| l["values"].as_array().is_some_and(|v| v.len() >= 2));
+        let enough = found
+            .first()
+            .is_some_and(|l| l["values"].as_array().is_some_and(|v| v.len() >= 2));
         if enough {
             break;
         }
@@ -52,9 +61,16 @@ fn prometheus_remote_write_lands_in_nines() {
     let build_info = nines.export("prometheus_build_info");
     let _ = prom.kill();
     let _ = prom.wait();
-    assert!(!found.is_empty(), "no up{{job=\"prom\"}} series arrived from Prometheus");
+    assert!(
+        !found.is_empty(),
+        "no up{{job=\"prom\"}} series arrived from Prometheus"
+    );
     assert_eq!(found[0]["metric"]["instance"], format!("127.0.0.1:{port}"));
-    assert!(found[0]["values"].as_array().unwrap().iter().all(|v| v.as_f64() == Some(1.0)));
+    assert!(found[0]["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|v| v.as_f64() == Some(1.0)));
     assert_eq!(build_info.len(), 1, "prometheus_build_info should arrive too");
     // Many metric families arrive, with their label sets intact.
     let (_, body) = nines.get("/api/v1/label/__name__/values");
