@@ -1,0 +1,281 @@
+//! End-to-end remote_write ingestion, side by side: the same load sent to a
+//! running `nines serve`, Debian's Prometheus (`--web.enable-remote-write-receiver`)
+//! and VictoriaMetrics, each pinned to one core with `taskset`. Reports
+//! samples per CPU-second of the server, peak RSS and disk bytes per sample.
+//!
+//! Run (release build of nines is used):
+//!   taskset -c 0 cargo bench -p nines --bench ingest_e2e -- [--series N] [--hours H]
+//!       [--targets nines,prometheus,victoria-metrics] [--server-cpu 1]
+//!
+//! The load: N series (default 100,000) of `Workload` data, H hours
+//! (default 2) at a 15 s interval ending now, sent one scrape at a time in
+//! remote_write requests of 2,000 series × 1 sample (Prometheus's default
+//! `max_samples_per_send`), 4 requests in flight.
+
+#[path = "../../nines-tsdb/benches/workload.rs"]
+mod workload;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use workload::{series_labels, Workload};
+
+const STEP_MS: i64 = 15_000;
+const BATCH: usize = 2_000;
+const IN_FLIGHT: usize = 4;
+
+struct Args {
+    series: usize,
+    hours: f64,
+    targets: Vec<String>,
+    cpu: String,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        series: 100_000,
+        hours: 2.0,
+        targets: vec!["nines".into(), "prometheus".into(), "victoria-metrics".into()],
+        cpu: "1".into(),
+    };
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let mut i = 0;
+    while i < argv.len() {
+        let val = argv.get(i + 1).cloned().unwrap_or_default();
+        match argv[i].as_str() {
+            "--series" => a.series = val.parse().expect("--series N"),
+            "--hours" => a.hours = val.parse().expect("--hours H"),
+            "--targets" => a.targets = val.split(',').map(String::from).collect(),
+            "--server-cpu" => a.cpu = val,
+            _ => {
+                i += 1;
+                continue;
+            }
+        }
+        i += 2;
+    }
+    a
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn put_field_bytes(out: &mut Vec<u8>, tag: u8, bytes: &[u8]) {
+    out.push(tag);
+    put_varint(out, bytes.len() as u64);
+    out.extend_from_slice(bytes);
+}
+
+/// The protobuf bytes of a series' labels (repeated `Label labels = 1`).
+fn encode_labels(labels: &[(String, String)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (n, v) in labels {
+        let mut l = Vec::new();
+        put_field_bytes(&mut l, 0x0a, n.as_bytes());
+        put_field_bytes(&mut l, 0x12, v.as_bytes());
+        put_field_bytes(&mut out, 0x0a, &l);
+    }
+    out
+}
+
+/// One snappy-compressed `WriteRequest` for series `range` at time `t`.
+fn encode_request(labels: &[Vec<u8>], values: &[f64], range: std::ops::Range<usize>, t: i64) -> Vec<u8> {
+    let mut req = Vec::with_capacity(range.len() * 200);
+    let mut ts = Vec::with_capacity(256);
+    let mut sample = Vec::with_capacity(20);
+    for i in range {
+        ts.clear();
+        ts.extend_from_slice(&labels[i]);
+        sample.clear();
+        sample.push(0x09);
+        sample.extend_from_slice(&values[i].to_bits().to_le_bytes());
+        sample.push(0x10);
+        put_varint(&mut sample, t as u64);
+        put_field_bytes(&mut ts, 0x12, &sample);
+        put_field_bytes(&mut req, 0x0a, &ts);
+    }
+    snap::raw::Encoder::new().compress_vec(&req).expect("snappy")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+fn clock_ticks() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// User + system CPU seconds of a process.
+fn cpu_seconds(pid: u32, ticks: f64) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // utime and stime are fields 14 and 15; count after the command name,
+    // which may contain spaces but ends with ')'.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let field = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (field(11) + field(12)) / ticks
+}
+
+fn peak_rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn du(path: &Path) -> u64 {
+    let mut total = 0;
+    if let Ok(rd) = std::fs::read_dir(path) {
+        for e in rd.flatten() {
+            let Ok(m) = e.metadata() else { continue };
+            total += if m.is_dir() { du(&e.path()) } else { m.len() };
+        }
+    }
+    total
+}
+
+struct Target {
+    name: String,
+    child: Child,
+    base: String,
+    data: PathBuf,
+}
+
+fn start(name: &str, cpu: &str, dir: &Path) -> Target {
+    let port = free_port();
+    let data = dir.join(name);
+    std::fs::create_dir_all(&data).expect("data dir");
+    let addr = format!("127.0.0.1:{port}");
+    let mut cmd = Command::new("taskset");
+    cmd.args(["-c", cpu]);
+    match name {
+        "nines" => {
+            cmd.arg(env!("CARGO_BIN_EXE_nines"))
+                .args(["serve", "--listen", &addr, "--log-level", "warn", "--data-dir"])
+                .arg(&data);
+        }
+        "prometheus" => {
+            let cfg = dir.join("prometheus.yml");
+            std::fs::write(&cfg, "global:\n  scrape_interval: 1h\n").expect("config");
+            cmd.arg("prometheus")
+                .arg(format!("--config.file={}", cfg.display()))
+                .arg(format!("--storage.tsdb.path={}", data.display()))
+                .arg(format!("--web.listen-address={addr}"))
+                .args(["--web.enable-remote-write-receiver", "--storage.tsdb.retention.time=10y"]);
+        }
+        "victoria-metrics" => {
+            cmd.arg("victoria-metrics")
+                .arg(format!("-storageDataPath={}", data.display()))
+                .arg(format!("-httpListenAddr={addr}"))
+                .args(["-retentionPeriod=10y", "-loggerLevel=ERROR"]);
+        }
+        other => panic!("unknown target {other}"),
+    }
+    let child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {name}: {e}"));
+    let base = format!("http://{addr}");
+    let ready = if name == "victoria-metrics" { "/health" } else { "/-/ready" };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while ureq::get(&format!("{base}{ready}")).call().is_err() {
+        assert!(Instant::now() < deadline, "{name} did not become ready");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Target { name: name.into(), child, base, data }
+}
+
+fn main() {
+    let a = args();
+    let ticks = clock_ticks();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let labels: Vec<Vec<u8>> = (0..a.series).map(|i| encode_labels(&series_labels(i))).collect();
+    let steps = (a.hours * 3_600_000.0 / STEP_MS as f64) as usize;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_millis() as i64;
+    let first = now - steps as i64 * STEP_MS;
+    let samples = (steps * a.series) as f64;
+    println!("load: {} series x {steps} samples = {samples} samples, server pinned to CPU {}", a.series, a.cpu);
+    let batches: Vec<std::ops::Range<usize>> =
+        (0..a.series).step_by(BATCH).map(|s| s..(s + BATCH).min(a.series)).collect();
+    for name in &a.targets {
+        let mut t = start(name, &a.cpu, dir.path());
+        let pid = t.child.id();
+        let cpu0 = cpu_seconds(pid, ticks);
+        let wall = Instant::now();
+        let agent = ureq::AgentBuilder::new().max_idle_connections_per_host(IN_FLIGHT).build();
+        let url = format!("{}/api/v1/write", t.base);
+        let mut work = Workload::new(a.series);
+        let mut values = vec![0.0; a.series];
+        for k in 0..steps {
+            work.step();
+            for (i, v) in values.iter_mut().enumerate() {
+                *v = work.value(i);
+            }
+            let ts = first + k as i64 * STEP_MS;
+            let next = AtomicUsize::new(0);
+            // Requests of one scrape go out in parallel; the next scrape
+            // waits, so each series' samples arrive in order.
+            std::thread::scope(|s| {
+                for _ in 0..IN_FLIGHT {
+                    s.spawn(|| loop {
+                        let b = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(range) = batches.get(b) else { break };
+                        let body = encode_request(&labels, &values, range.clone(), ts);
+                        let r = agent
+                            .post(&url)
+                            .set("Content-Type", "application/x-protobuf")
+                            .set("Content-Encoding", "snappy")
+                            .set("X-Prometheus-Remote-Write-Version", "0.1.0")
+                            .send_bytes(&body);
+                        if let Err(e) = r {
+                            panic!("{name}: write failed: {e}");
+                        }
+                    });
+                }
+            });
+        }
+        let ingest_wall = wall.elapsed().as_secs_f64();
+        // Let each server persist what it holds the way it does on its own
+        // (nines: flush the head to a block; VictoriaMetrics: flush parts).
+        match name.as_str() {
+            "nines" => {
+                ureq::post(&format!("{}/api/v1/admin/flush", t.base)).call().expect("flush");
+            }
+            "victoria-metrics" => {
+                ureq::get(&format!("{}/internal/force_flush", t.base)).call().expect("force_flush");
+                std::thread::sleep(Duration::from_secs(5));
+            }
+            _ => {}
+        }
+        let cpu = cpu_seconds(pid, ticks) - cpu0;
+        let rss = peak_rss_mib(pid);
+        let disk = du(&t.data);
+        println!(
+            "{:<17} {:>6.2} CPU-s per million samples  {:>10.0} samples/CPU-s  peak RSS {:>7.1} MiB  disk {:>5.2} bytes/sample  (wall {:.1}s)",
+            t.name,
+            cpu / samples * 1e6,
+            samples / cpu,
+            rss,
+            disk as f64 / samples,
+            ingest_wall
+        );
+        let _ = t.child.kill();
+        let _ = t.child.wait();
+    }
+}
