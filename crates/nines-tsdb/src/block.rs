@@ -20,7 +20,7 @@ use memmap2::Mmap;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
-use crate::chunk::{encode_all, XorIter};
+use crate::chunk::{encode_for_block, ChunkIter, Encoding};
 use crate::encoding::{put_bytes, put_uvarint, put_varint, Decoder};
 use crate::error::{io_err, Error, Result};
 use crate::labels::{Label, Labels};
@@ -30,7 +30,6 @@ use crate::wal::sync_dir;
 
 const INDEX_MAGIC: &[u8; 8] = b"NINESIDX";
 const INDEX_VERSION: u8 = 1;
-const ENCODING_XOR: u8 = 1;
 /// Samples per chunk inside blocks: larger than the head's so a 2 h block at
 /// a 15 s interval holds one chunk per series, paying the header once.
 pub(crate) const BLOCK_CHUNK_SAMPLES: usize = 1024;
@@ -195,8 +194,8 @@ impl Block {
         &self.index.chunks[self.index.chunk_start[i] as usize..self.index.chunk_start[i + 1] as usize]
     }
 
-    /// The bytes of the chunk at `offset`, checksum verified.
-    pub(crate) fn chunk(&self, offset: u64) -> Result<&[u8]> {
+    /// The encoding and bytes of the chunk at `offset`, checksum verified.
+    pub(crate) fn chunk(&self, offset: u64) -> Result<(Encoding, &[u8])> {
         let corrupt = |reason: &str| Error::Corrupt {
             path: self.dir.join("chunks"),
             reason: format!("chunk at {offset}: {reason}"),
@@ -205,23 +204,25 @@ impl Block {
         let start = usize::try_from(offset).map_err(|_| corrupt("offset out of range"))?;
         let rest = data.get(start..).ok_or_else(|| corrupt("offset out of range"))?;
         let mut d = Decoder::new(rest);
-        if d.u8() != Some(ENCODING_XOR) {
-            return Err(corrupt("unknown encoding"));
-        }
+        let encoding = d
+            .u8()
+            .and_then(Encoding::from_byte)
+            .ok_or_else(|| corrupt("unknown encoding"))?;
         let bytes = d.len_bytes().ok_or_else(|| corrupt("truncated"))?;
         let covered = rest.get(..d.position()).ok_or_else(|| corrupt("truncated"))?;
         let crc = d.u32_le().ok_or_else(|| corrupt("truncated"))?;
         if crc32c::crc32c(covered) != crc {
             return Err(corrupt("checksum mismatch"));
         }
-        Ok(bytes)
+        Ok((encoding, bytes))
     }
 
     /// Every sample of series `i`, decoded.
     pub(crate) fn series_samples(&self, i: u32) -> Result<Vec<(i64, f64)>> {
         let mut out = Vec::new();
         for c in self.series_chunks(i) {
-            for s in XorIter::new(self.chunk(c.offset)?)? {
+            let (encoding, bytes) = self.chunk(c.offset)?;
+            for s in ChunkIter::new(encoding, bytes)? {
                 out.push(s?);
             }
         }
@@ -252,7 +253,9 @@ fn decode_index(bytes: &[u8]) -> Result<BlockIndex, &'static str> {
             .filter(|&r| (r as usize) < symbols.len())
             .ok_or("symbol ref out of range")
     };
+    let base_t = d.varint().ok_or(trunc)?;
     let n_series = d.len(d.remaining()).ok_or(trunc)?;
+    let mut prev_offset = 0i64;
     let mut idx = BlockIndex {
         label_start: vec![0],
         chunk_start: vec![0],
@@ -269,9 +272,10 @@ fn decode_index(bytes: &[u8]) -> Result<BlockIndex, &'static str> {
             .push(u32::try_from(idx.label_refs.len()).map_err(|_| "too many labels")?);
         let n_chunks = d.len(d.remaining()).ok_or(trunc)?;
         for _ in 0..n_chunks {
-            let min_t = d.varint().ok_or(trunc)?;
+            let min_t = base_t.wrapping_add(d.varint().ok_or(trunc)?);
             let span = d.varint().ok_or(trunc)?;
-            let offset = d.uvarint().ok_or(trunc)?;
+            prev_offset = prev_offset.wrapping_add(d.varint().ok_or(trunc)?);
+            let offset = u64::try_from(prev_offset).map_err(|_| "negative chunk offset")?;
             idx.chunks.push(ChunkMeta {
                 min_t,
                 max_t: min_t.wrapping_add(span),
@@ -360,9 +364,9 @@ impl BlockWriter {
         let mut metas = Vec::with_capacity(samples.len().div_ceil(BLOCK_CHUNK_SAMPLES));
         let mut record = Vec::new();
         for part in samples.chunks(BLOCK_CHUNK_SAMPLES) {
-            let data = encode_all(part);
+            let (encoding, data) = encode_for_block(part);
             record.clear();
-            record.push(ENCODING_XOR);
+            record.push(encoding.to_byte());
             put_bytes(&mut record, &data);
             let crc = crc32c::crc32c(&record);
             record.extend_from_slice(&crc.to_le_bytes());
@@ -453,7 +457,16 @@ fn encode_index(series: &[(Labels, Vec<ChunkMeta>)]) -> Vec<u8> {
     for s in &symbols {
         put_bytes(&mut out, s.as_bytes());
     }
+    // Chunk times are stored relative to the block's first sample and chunk
+    // offsets relative to the previous chunk: both are small numbers then.
+    let base_t = series
+        .iter()
+        .flat_map(|(_, c)| c.iter().map(|c| c.min_t))
+        .min()
+        .unwrap_or(0);
+    put_varint(&mut out, base_t);
     put_uvarint(&mut out, series.len() as u64);
+    let mut prev_offset = 0i64;
     let mut postings: BTreeMap<(u64, u64), Vec<u32>> = BTreeMap::new();
     for (i, (labels, chunks)) in series.iter().enumerate() {
         put_uvarint(&mut out, labels.len() as u64);
@@ -465,9 +478,10 @@ fn encode_index(series: &[(Labels, Vec<ChunkMeta>)]) -> Vec<u8> {
         }
         put_uvarint(&mut out, chunks.len() as u64);
         for c in chunks {
-            put_varint(&mut out, c.min_t);
+            put_varint(&mut out, c.min_t.wrapping_sub(base_t));
             put_varint(&mut out, c.max_t.wrapping_sub(c.min_t));
-            put_uvarint(&mut out, c.offset);
+            put_varint(&mut out, (c.offset as i64).wrapping_sub(prev_offset));
+            prev_offset = c.offset as i64;
         }
     }
     put_uvarint(&mut out, postings.len() as u64);

@@ -392,6 +392,79 @@ impl Iterator for XorIter<'_> {
     }
 }
 
+/// How a chunk's bytes are laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// Gorilla XOR (every head chunk; blocks for values that are not short
+    /// decimals).
+    Xor,
+    /// Scaled-integer Simple-8b (blocks only; see `packed.rs`).
+    Packed,
+}
+
+impl Encoding {
+    /// The byte that names the encoding in a block's chunk record.
+    pub fn to_byte(self) -> u8 {
+        match self {
+            Encoding::Xor => 1,
+            Encoding::Packed => 2,
+        }
+    }
+
+    /// The encoding a record byte names.
+    pub fn from_byte(b: u8) -> Option<Self> {
+        match b {
+            1 => Some(Encoding::Xor),
+            2 => Some(Encoding::Packed),
+            _ => None,
+        }
+    }
+}
+
+/// Samples of a chunk in any encoding.
+#[derive(Debug, Clone)]
+pub enum ChunkIter<'a> {
+    /// Decoded as it goes.
+    Xor(XorIter<'a>),
+    /// Decoded up front.
+    Decoded(std::vec::IntoIter<(i64, f64)>),
+}
+
+impl ChunkIter<'_> {
+    /// Starts reading a chunk.
+    pub fn new(encoding: Encoding, bytes: &[u8]) -> Result<ChunkIter<'_>> {
+        Ok(match encoding {
+            Encoding::Xor => ChunkIter::Xor(XorIter::new(bytes)?),
+            Encoding::Packed => ChunkIter::Decoded(crate::packed::decode(bytes)?.into_iter()),
+        })
+    }
+}
+
+impl Iterator for ChunkIter<'_> {
+    type Item = Result<(i64, f64)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            ChunkIter::Xor(it) => it.next(),
+            ChunkIter::Decoded(it) => it.next().map(Ok),
+        }
+    }
+}
+
+/// Encodes samples for a block: the smaller of the two encodings.
+pub fn encode_for_block(samples: &[(i64, f64)]) -> (Encoding, Vec<u8>) {
+    let xor = encode_all(samples);
+    match crate::packed::encode(samples) {
+        Some(p) if p.len() < xor.len() => (Encoding::Packed, p),
+        _ => (Encoding::Xor, xor),
+    }
+}
+
+/// Decodes a whole chunk of either encoding.
+pub fn decode_any(encoding: Encoding, bytes: &[u8]) -> Result<Vec<(i64, f64)>> {
+    ChunkIter::new(encoding, bytes)?.collect()
+}
+
 /// Decodes a whole chunk.
 pub fn decode_all(bytes: &[u8]) -> Result<Vec<(i64, f64)>> {
     XorIter::new(bytes)?.collect()

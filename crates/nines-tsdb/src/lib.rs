@@ -16,6 +16,7 @@ mod error;
 mod head;
 mod labels;
 mod matcher;
+mod packed;
 mod postings;
 mod series;
 mod wal;

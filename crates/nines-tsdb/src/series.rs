@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::block::Block;
-use crate::chunk::XorIter;
+use crate::chunk::{ChunkIter, Encoding};
 use crate::error::Result;
 use crate::labels::Labels;
 
@@ -25,10 +25,13 @@ pub(crate) struct ChunkRef {
 }
 
 impl ChunkRef {
-    fn bytes(&self) -> Result<&[u8]> {
+    fn samples(&self) -> Result<ChunkIter<'_>> {
         match &self.data {
-            ChunkData::Shared(b) => Ok(b),
-            ChunkData::Block { block, offset } => block.chunk(*offset),
+            ChunkData::Shared(b) => ChunkIter::new(Encoding::Xor, b),
+            ChunkData::Block { block, offset } => {
+                let (encoding, bytes) = block.chunk(*offset)?;
+                ChunkIter::new(encoding, bytes)
+            }
         }
     }
 }
@@ -87,7 +90,7 @@ impl Series {
     fn merged(&self) -> Result<Vec<(i64, f64)>> {
         let mut all = Vec::new();
         for c in &self.chunks {
-            for s in XorIter::new(c.bytes()?)? {
+            for s in c.samples()? {
                 let s = s?;
                 if s.0 >= self.mint && s.0 <= self.maxt {
                     all.push(s);
@@ -110,7 +113,7 @@ enum IterState<'a> {
     Stream {
         chunks: &'a [ChunkRef],
         next: usize,
-        cur: Option<XorIter<'a>>,
+        cur: Option<ChunkIter<'a>>,
         mint: i64,
         maxt: i64,
     },
@@ -148,7 +151,7 @@ impl Iterator for SeriesIter<'_> {
                 }
                 let c = chunks.get(*next)?;
                 *next += 1;
-                match c.bytes().and_then(XorIter::new) {
+                match c.samples() {
                     Ok(it) => *cur = Some(it),
                     Err(e) => {
                         *next = chunks.len();

@@ -105,7 +105,11 @@ fn encode_request(labels: &[Vec<u8>], values: &[f64], range: std::ops::Range<usi
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
 }
 
 fn clock_ticks() -> f64 {
@@ -176,7 +180,10 @@ fn start(name: &str, cpu: &str, dir: &Path) -> Target {
                 .arg(format!("--config.file={}", cfg.display()))
                 .arg(format!("--storage.tsdb.path={}", data.display()))
                 .arg(format!("--web.listen-address={addr}"))
-                .args(["--web.enable-remote-write-receiver", "--storage.tsdb.retention.time=10y"]);
+                .args([
+                    "--web.enable-remote-write-receiver",
+                    "--storage.tsdb.retention.time=10y",
+                ]);
         }
         "victoria-metrics" => {
             cmd.arg("victoria-metrics")
@@ -192,13 +199,22 @@ fn start(name: &str, cpu: &str, dir: &Path) -> Target {
         .spawn()
         .unwrap_or_else(|e| panic!("start {name}: {e}"));
     let base = format!("http://{addr}");
-    let ready = if name == "victoria-metrics" { "/health" } else { "/-/ready" };
+    let ready = if name == "victoria-metrics" {
+        "/health"
+    } else {
+        "/-/ready"
+    };
     let deadline = Instant::now() + Duration::from_secs(60);
     while ureq::get(&format!("{base}{ready}")).call().is_err() {
         assert!(Instant::now() < deadline, "{name} did not become ready");
         std::thread::sleep(Duration::from_millis(100));
     }
-    Target { name: name.into(), child, base, data }
+    Target {
+        name: name.into(),
+        child,
+        base,
+        data,
+    }
 }
 
 fn main() {
@@ -207,18 +223,28 @@ fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     let labels: Vec<Vec<u8>> = (0..a.series).map(|i| encode_labels(&series_labels(i))).collect();
     let steps = (a.hours * 3_600_000.0 / STEP_MS as f64) as usize;
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_millis() as i64;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64;
     let first = now - steps as i64 * STEP_MS;
     let samples = (steps * a.series) as f64;
-    println!("load: {} series x {steps} samples = {samples} samples, server pinned to CPU {}", a.series, a.cpu);
-    let batches: Vec<std::ops::Range<usize>> =
-        (0..a.series).step_by(BATCH).map(|s| s..(s + BATCH).min(a.series)).collect();
+    println!(
+        "load: {} series x {steps} samples = {samples} samples, server pinned to CPU {}",
+        a.series, a.cpu
+    );
+    let batches: Vec<std::ops::Range<usize>> = (0..a.series)
+        .step_by(BATCH)
+        .map(|s| s..(s + BATCH).min(a.series))
+        .collect();
     for name in &a.targets {
         let mut t = start(name, &a.cpu, dir.path());
         let pid = t.child.id();
         let cpu0 = cpu_seconds(pid, ticks);
         let wall = Instant::now();
-        let agent = ureq::AgentBuilder::new().max_idle_connections_per_host(IN_FLIGHT).build();
+        let agent = ureq::AgentBuilder::new()
+            .max_idle_connections_per_host(IN_FLIGHT)
+            .build();
         let url = format!("{}/api/v1/write", t.base);
         let mut work = Workload::new(a.series);
         let mut values = vec![0.0; a.series];
@@ -255,10 +281,14 @@ fn main() {
         // (nines: flush the head to a block; VictoriaMetrics: flush parts).
         match name.as_str() {
             "nines" => {
-                ureq::post(&format!("{}/api/v1/admin/flush", t.base)).call().expect("flush");
+                ureq::post(&format!("{}/api/v1/admin/flush", t.base))
+                    .call()
+                    .expect("flush");
             }
             "victoria-metrics" => {
-                ureq::get(&format!("{}/internal/force_flush", t.base)).call().expect("force_flush");
+                ureq::get(&format!("{}/internal/force_flush", t.base))
+                    .call()
+                    .expect("force_flush");
                 std::thread::sleep(Duration::from_secs(5));
             }
             _ => {}

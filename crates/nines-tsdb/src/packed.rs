@@ -1,0 +1,489 @@
+//! The dense chunk encoding used inside blocks, where chunks are written
+//! once and read many times.
+//!
+//! Timestamps: first timestamp, first delta, then zig-zagged
+//! delta-of-deltas. Values: most real samples are decimal numbers with few
+//! digits (counters, byte counts, `0.25`), so they are scaled by `10^k` to
+//! integers, differenced once or twice (whichever is smaller), divided by
+//! the residuals' common divisor and zig-zagged. Each integer stream is
+//! packed in the smaller of two layouts: Simple-8b (a 4-bit selector per
+//! 64-bit word says how many values of what width follow; runs of zeros
+//! from regular scrapes or constant series cost one word per 240) or groups
+//! of 64 values bit-packed at the group's widest value (better for values of
+//! even spread, like a busy counter's increments) or a bitmap of non-zero
+//! values followed by those values group-packed (mostly-zero streams).
+//!
+//! `encode` returns `None` when the samples do not fit this scheme (NaN,
+//! infinities, staleness markers, `-0.0`, values that are not short
+//! decimals, or residuals wider than 60 bits); blocks then fall back to the
+//! Gorilla XOR encoding.
+
+use crate::encoding::{put_uvarint, put_varint, Decoder};
+use crate::error::{Error, Result};
+
+/// Most decimal places tried when scaling values to integers.
+const MAX_DECIMALS: u32 = 15;
+/// Most samples a packed chunk may hold; bounds the decoder's allocation.
+const MAX_SAMPLES: usize = 1 << 16;
+/// Largest integer an f64 holds exactly.
+const MAX_EXACT: f64 = 9_007_199_254_740_992.0;
+
+/// (values per word, bits per value) for selectors 0..=15.
+const SELECTORS: [(usize, u32); 16] = [
+    (240, 0),
+    (120, 0),
+    (60, 1),
+    (30, 2),
+    (20, 3),
+    (15, 4),
+    (12, 5),
+    (10, 6),
+    (8, 7),
+    (7, 8),
+    (6, 10),
+    (5, 12),
+    (4, 15),
+    (3, 20),
+    (2, 30),
+    (1, 60),
+];
+
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+fn unzigzag(u: u64) -> i64 {
+    ((u >> 1) as i64) ^ -((u & 1) as i64)
+}
+
+/// Packs values (each below 2^60) into Simple-8b words.
+fn simple8b_pack(values: &[u64], out: &mut Vec<u8>) -> Option<()> {
+    let mut i = 0;
+    while i < values.len() {
+        let rest = &values[i..];
+        // The last word may be partly filled: the reader knows the count.
+        let (sel, take, bits) = SELECTORS.iter().enumerate().find_map(|(sel, &(count, bits))| {
+            let take = count.min(rest.len());
+            rest[..take]
+                .iter()
+                .all(|&v| v >> bits == 0)
+                .then_some((sel, take, bits))
+        })?;
+        let mut word = (sel as u64) << 60;
+        if bits > 0 {
+            for (j, &v) in rest[..take].iter().enumerate() {
+                word |= v << (j as u32 * bits);
+            }
+        }
+        out.extend_from_slice(&word.to_le_bytes());
+        i += take;
+    }
+    Some(())
+}
+
+/// Reads `n` Simple-8b values.
+fn simple8b_unpack(d: &mut Decoder<'_>, n: usize, out: &mut Vec<u64>) -> Option<()> {
+    out.clear();
+    while out.len() < n {
+        let word = d.u64_le()?;
+        let (count, bits) = SELECTORS[(word >> 60) as usize];
+        let count = count.min(n - out.len());
+        if bits == 0 {
+            out.extend(std::iter::repeat_n(0, count));
+        } else {
+            let mask = (1u64 << bits) - 1;
+            out.extend((0..count).map(|j| (word >> (j as u32 * bits)) & mask));
+        }
+    }
+    Some(())
+}
+
+/// Values per group in the bit-packed layout.
+const GROUP: usize = 64;
+
+/// Packs values in groups of 64, each group at the width of its largest
+/// value: one width byte, then the bits, least significant first.
+fn groups_pack(values: &[u64], out: &mut Vec<u8>) {
+    for group in values.chunks(GROUP) {
+        let width = group.iter().map(|v| 64 - v.leading_zeros()).max().unwrap_or(0);
+        out.push(width as u8);
+        let mut acc: u128 = 0;
+        let mut filled = 0u32;
+        for &v in group {
+            acc |= u128::from(v) << filled;
+            filled += width;
+            while filled >= 8 {
+                out.push(acc as u8);
+                acc >>= 8;
+                filled -= 8;
+            }
+        }
+        if filled > 0 {
+            out.push(acc as u8);
+        }
+    }
+}
+
+/// Reads `n` group-packed values.
+fn groups_unpack(d: &mut Decoder<'_>, n: usize, out: &mut Vec<u64>) -> Option<()> {
+    out.clear();
+    while out.len() < n {
+        let count = GROUP.min(n - out.len());
+        let width = u32::from(d.u8()?);
+        if width > 64 {
+            return None;
+        }
+        let bytes = d.bytes((count * width as usize).div_ceil(8))?;
+        let mask = if width == 64 { u64::MAX } else { (1u64 << width) - 1 };
+        let mut acc: u128 = 0;
+        let mut filled = 0u32;
+        let mut next = bytes.iter();
+        for _ in 0..count {
+            while filled < width {
+                acc |= u128::from(*next.next()?) << filled;
+                filled += 8;
+            }
+            out.push((acc as u64) & mask);
+            acc = if width == 64 { acc >> 64 } else { acc >> width };
+            filled -= width;
+        }
+    }
+    Some(())
+}
+
+/// A bitmap of which values are non-zero, then the non-zero values minus
+/// one, group-packed: for streams that are mostly zero with a spread of
+/// other values (a gauge that moves now and then, an often idle counter).
+fn sparse_pack(values: &[u64], out: &mut Vec<u8>) {
+    let mut bitmap = vec![0u8; values.len().div_ceil(8)];
+    let mut nonzero = Vec::new();
+    for (i, &v) in values.iter().enumerate() {
+        if v != 0 {
+            bitmap[i / 8] |= 1 << (i % 8);
+            nonzero.push(v - 1);
+        }
+    }
+    out.extend_from_slice(&bitmap);
+    groups_pack(&nonzero, out);
+}
+
+fn sparse_unpack(d: &mut Decoder<'_>, n: usize, out: &mut Vec<u64>) -> Option<()> {
+    let bitmap = d.bytes(n.div_ceil(8))?;
+    let set = bitmap.iter().map(|b| b.count_ones() as usize).sum::<usize>();
+    let mut nonzero = Vec::new();
+    groups_unpack(d, set, &mut nonzero)?;
+    let mut next = nonzero.into_iter();
+    out.clear();
+    for i in 0..n {
+        let v = if bitmap[i / 8] & (1 << (i % 8)) != 0 {
+            next.next()?.checked_add(1)?
+        } else {
+            0
+        };
+        out.push(v);
+    }
+    // A set bit beyond `n` is not something the encoder writes.
+    next.next().is_none().then_some(())
+}
+
+const LAYOUT_SIMPLE8B: u8 = 0;
+const LAYOUT_GROUPS: u8 = 1;
+const LAYOUT_SPARSE: u8 = 2;
+
+/// Writes values in whichever layout is smallest, behind a layout byte.
+fn pack(values: &[u64], out: &mut Vec<u8>) -> Option<()> {
+    let mut best = (LAYOUT_SIMPLE8B, Vec::new());
+    simple8b_pack(values, &mut best.1)?;
+    let mut groups = Vec::new();
+    groups_pack(values, &mut groups);
+    if groups.len() < best.1.len() {
+        best = (LAYOUT_GROUPS, groups);
+    }
+    let mut sparse = Vec::new();
+    sparse_pack(values, &mut sparse);
+    if sparse.len() < best.1.len() {
+        best = (LAYOUT_SPARSE, sparse);
+    }
+    out.push(best.0);
+    out.extend_from_slice(&best.1);
+    Some(())
+}
+
+fn unpack(d: &mut Decoder<'_>, n: usize, out: &mut Vec<u64>) -> Option<()> {
+    match d.u8()? {
+        LAYOUT_SIMPLE8B => simple8b_unpack(d, n, out),
+        LAYOUT_GROUPS => groups_unpack(d, n, out),
+        LAYOUT_SPARSE => sparse_unpack(d, n, out),
+        _ => None,
+    }
+}
+
+fn gcd(mut a: u64, mut b: u64) -> u64 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
+}
+
+/// Smallest number of decimals that turns every value into an exact
+/// integer, or `None`.
+fn decimals(values: &[f64]) -> Option<u32> {
+    let mut k = 0;
+    for &v in values {
+        if !v.is_finite() || (v == 0.0 && v.is_sign_negative()) {
+            return None;
+        }
+        while k <= MAX_DECIMALS {
+            let scale = 10f64.powi(k as i32);
+            let x = (v * scale).round();
+            if x.abs() <= MAX_EXACT && x / scale == v {
+                break;
+            }
+            k += 1;
+        }
+        if k > MAX_DECIMALS {
+            return None;
+        }
+    }
+    Some(k)
+}
+
+/// Differences `order` times; returns the residuals after the `order`
+/// leading values.
+fn difference(xs: &[i64], order: usize) -> Option<Vec<i64>> {
+    let mut cur = xs.to_vec();
+    for _ in 0..order {
+        cur = cur
+            .windows(2)
+            .map(|w| w[1].checked_sub(w[0]))
+            .collect::<Option<Vec<_>>>()?;
+    }
+    Some(cur)
+}
+
+fn residual_cost(rs: &[i64]) -> u64 {
+    rs.iter().map(|&r| 64 - u64::from(zigzag(r).leading_zeros())).sum()
+}
+
+/// Encodes samples (ascending timestamps), or `None` when they do not fit.
+pub(crate) fn encode(samples: &[(i64, f64)]) -> Option<Vec<u8>> {
+    let n = samples.len();
+    if n > MAX_SAMPLES {
+        return None;
+    }
+    let values: Vec<f64> = samples.iter().map(|s| s.1).collect();
+    let k = decimals(&values)?;
+    let scale = 10f64.powi(k as i32);
+    let ints: Vec<i64> = values.iter().map(|v| (v * scale).round() as i64).collect();
+    // Verify exactly what the decoder will compute.
+    if ints
+        .iter()
+        .zip(&values)
+        .any(|(&x, v)| (x as f64 / scale).to_bits() != v.to_bits())
+    {
+        return None;
+    }
+    let mut out = Vec::with_capacity(n / 2 + 32);
+    put_uvarint(&mut out, n as u64);
+    if n == 0 {
+        return Some(out);
+    }
+    // Timestamps.
+    put_varint(&mut out, samples[0].0);
+    let ts: Vec<i64> = samples.iter().map(|s| s.0).collect();
+    if n > 1 {
+        let deltas = difference(&ts, 1)?;
+        put_varint(&mut out, deltas[0]);
+        let dods: Vec<u64> = difference(&deltas, 1)?.into_iter().map(zigzag).collect();
+        if dods.iter().any(|&d| d >> 60 != 0) {
+            return None;
+        }
+        pack(&dods, &mut out)?;
+    }
+    // Values.
+    out.push(k as u8);
+    put_varint(&mut out, ints[0]);
+    if n > 1 {
+        let d1 = difference(&ints, 1)?;
+        let d2 = if n > 2 { difference(&d1, 1) } else { None };
+        let (order, residuals) = match d2 {
+            Some(d2) if residual_cost(&d2) < residual_cost(&d1[1..]) => (2u8, d2),
+            _ => (1u8, d1[1..].to_vec()),
+        };
+        out.push(order);
+        put_varint(&mut out, d1[0]);
+        let g = residuals.iter().fold(0u64, |g, &r| gcd(g, r.unsigned_abs())).max(1);
+        put_uvarint(&mut out, g);
+        let packed: Vec<u64> = residuals.iter().map(|&r| zigzag(r / g as i64)).collect();
+        if packed.iter().any(|&p| p >> 60 != 0) {
+            return None;
+        }
+        pack(&packed, &mut out)?;
+    }
+    Some(out)
+}
+
+/// Decodes a chunk written by [`encode`].
+pub(crate) fn decode(bytes: &[u8]) -> Result<Vec<(i64, f64)>> {
+    decode_inner(bytes).ok_or(Error::Chunk("packed chunk is truncated or malformed"))
+}
+
+fn decode_inner(bytes: &[u8]) -> Option<Vec<(i64, f64)>> {
+    let mut d = Decoder::new(bytes);
+    let n = d.len(MAX_SAMPLES)?;
+    if n == 0 {
+        return (d.remaining() == 0).then(Vec::new);
+    }
+    let mut scratch = Vec::new();
+    let mut ts = Vec::with_capacity(n);
+    ts.push(d.varint()?);
+    if n > 1 {
+        let mut delta = d.varint()?;
+        ts.push(ts[0].wrapping_add(delta));
+        unpack(&mut d, n - 2, &mut scratch)?;
+        for &z in &scratch {
+            delta = delta.wrapping_add(unzigzag(z));
+            let last = *ts.last()?;
+            ts.push(last.wrapping_add(delta));
+        }
+    }
+    let k = u32::from(d.u8()?);
+    if k > MAX_DECIMALS {
+        return None;
+    }
+    let scale = 10f64.powi(k as i32);
+    let mut ints = Vec::with_capacity(n);
+    ints.push(d.varint()?);
+    if n > 1 {
+        let order = d.u8()?;
+        let first_delta = d.varint()?;
+        let g = i64::try_from(d.uvarint()?).ok().filter(|&g| g >= 1)?;
+        ints.push(ints[0].wrapping_add(first_delta));
+        unpack(&mut d, n - 2, &mut scratch)?;
+        let mut delta = first_delta;
+        for &z in &scratch {
+            let r = unzigzag(z).wrapping_mul(g);
+            let last = *ints.last()?;
+            match order {
+                1 => ints.push(last.wrapping_add(r)),
+                2 => {
+                    delta = delta.wrapping_add(r);
+                    ints.push(last.wrapping_add(delta));
+                }
+                _ => return None,
+            }
+        }
+    }
+    if d.remaining() != 0 {
+        return None;
+    }
+    Some(ts.into_iter().zip(ints).map(|(t, x)| (t, x as f64 / scale)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn round_trip(samples: &[(i64, f64)]) -> Option<Vec<(i64, f64)>> {
+        let bytes = encode(samples)?;
+        Some(decode(&bytes).expect("decodes what it encoded"))
+    }
+
+    fn same(a: &[(i64, f64)], b: &[(i64, f64)]) -> bool {
+        a.len() == b.len()
+            && a.iter()
+                .zip(b)
+                .all(|(x, y)| x.0 == y.0 && x.1.to_bits() == y.1.to_bits())
+    }
+
+    fn arb_samples() -> impl Strategy<Value = Vec<(i64, f64)>> {
+        let value = prop_oneof![
+            (0i64..1_000_000).prop_map(|x| x as f64),
+            (-5000i64..5000).prop_map(|x| x as f64 / 100.0),
+            any::<f64>(),
+            Just(f64::NAN),
+            Just(-0.0),
+            (0i64..1 << 40).prop_map(|x| (x * 4096) as f64),
+        ];
+        let step = prop_oneof![Just(15_000i64), 14_990i64..15_010, 1i64..1 << 45];
+        (
+            any::<i64>().prop_map(|t| t >> 3),
+            proptest::collection::vec((step, value), 0..600),
+        )
+            .prop_map(|(start, steps)| {
+                let mut t = start;
+                steps
+                    .into_iter()
+                    .map_while(|(d, v)| {
+                        t = t.checked_add(d)?;
+                        Some((t, v))
+                    })
+                    .collect()
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn whatever_encodes_decodes_bit_exactly(samples in arb_samples()) {
+            if let Some(back) = round_trip(&samples) {
+                prop_assert!(same(&samples, &back));
+            }
+        }
+
+        #[test]
+        fn decimal_series_always_encode(xs in proptest::collection::vec(-100_000i64..100_000, 1..500), k in 0u32..4) {
+            let scale = 10f64.powi(k as i32);
+            let samples: Vec<(i64, f64)> = xs.iter().enumerate().map(|(i, &x)| (i as i64 * 15_000, x as f64 / scale)).collect();
+            let back = round_trip(&samples);
+            prop_assert!(back.is_some());
+            prop_assert!(same(&samples, &back.unwrap_or_default()));
+        }
+
+        #[test]
+        fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let _ = decode(&bytes);
+        }
+    }
+
+    #[test]
+    fn regular_counters_cost_well_under_a_byte() {
+        let samples: Vec<(i64, f64)> = (0..480)
+            .map(|i| (1_700_000_000_000 + i * 15_000, (i * 37 % 200 + i * 100) as f64))
+            .collect();
+        let bytes = encode(&samples).unwrap();
+        assert!(bytes.len() < 480, "{} bytes", bytes.len());
+        let constant: Vec<(i64, f64)> = (0..480).map(|i| (i * 15_000, 1.0)).collect();
+        assert!(encode(&constant).unwrap().len() < 64);
+    }
+
+    #[test]
+    fn both_layouts_round_trip() {
+        for values in [
+            vec![0u64; 300],
+            (0..300).map(|i| i * 7919 % 200).collect(),
+            vec![u64::MAX >> 4; 70],
+            vec![1, 0, 1 << 59],
+        ] {
+            for layout in [LAYOUT_SIMPLE8B, LAYOUT_GROUPS, LAYOUT_SPARSE] {
+                let mut out = vec![layout];
+                match layout {
+                    LAYOUT_SIMPLE8B => simple8b_pack(&values, &mut out).unwrap(),
+                    LAYOUT_GROUPS => groups_pack(&values, &mut out),
+                    _ => sparse_pack(&values, &mut out),
+                }
+                let mut back = Vec::new();
+                unpack(&mut Decoder::new(&out), values.len(), &mut back).unwrap();
+                assert_eq!(back, values);
+            }
+        }
+    }
+
+    #[test]
+    fn specials_fall_back() {
+        assert!(encode(&[(1, 1.0), (2, f64::NAN)]).is_none());
+        assert!(encode(&[(1, -0.0)]).is_none());
+        assert!(encode(&[(1, 0.1 + 0.2)]).is_none(), "17 significant digits");
+        assert!(encode(&[(1, 1.0), (2, f64::MIN_POSITIVE)]).is_none());
+    }
+}
