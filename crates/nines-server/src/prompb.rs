@@ -63,7 +63,15 @@ impl<'a> Reader<'a> {
         self.pos >= self.buf.len()
     }
 
+    #[inline]
     fn varint(&mut self) -> Result<u64, DecodeError> {
+        // Tags and short lengths are one byte: the common case.
+        if let Some(&b) = self.buf.get(self.pos) {
+            if b < 0x80 {
+                self.pos += 1;
+                return Ok(u64::from(b));
+            }
+        }
         let mut out = 0u64;
         for i in 0..10 {
             let Some(&b) = self.buf.get(self.pos) else {
@@ -147,7 +155,14 @@ fn utf8<'a>(bytes: &'a [u8], at: usize, what: &str) -> Result<&'a str, DecodeErr
 
 /// Decodes a (decompressed) `WriteRequest`.
 pub fn decode_write_request(buf: &[u8]) -> Result<WriteRequest<'_>, DecodeError> {
-    let mut out = WriteRequest::default();
+    // Rough sizes of a typical series (~6 labels, one sample) so the vectors
+    // rarely grow; the estimate only affects capacity.
+    let mut out = WriteRequest {
+        labels: Vec::with_capacity(buf.len() / 24),
+        samples: Vec::with_capacity(buf.len() / 96),
+        series: Vec::with_capacity(buf.len() / 128),
+        histograms: 0,
+    };
     let mut r = Reader { buf, pos: 0, base: 0 };
     while !r.done() {
         let (field, wire) = r.key()?;

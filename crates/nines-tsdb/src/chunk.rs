@@ -12,43 +12,32 @@ use crate::error::{Error, Result};
 /// Most samples one chunk may hold (the count is a u16).
 pub const MAX_SAMPLES: usize = u16::MAX as usize;
 
-/// Bit-level writer over a byte vector; the last byte may be partly used.
+/// Bit-level writer: whole bytes go to `bytes`, fewer than eight pending
+/// bits wait in `acc` (so a write of up to 64 bits never overflows it).
 #[derive(Debug, Clone, Default)]
 struct BitWriter {
     bytes: Vec<u8>,
-    /// Unused low bits in the last byte.
-    free: u32,
+    acc: u128,
+    pending: u32,
 }
 
 impl BitWriter {
+    #[inline]
     fn write_bit(&mut self, bit: bool) {
-        if self.free == 0 {
-            self.bytes.push(0);
-            self.free = 8;
-        }
-        self.free -= 1;
-        if bit {
-            if let Some(last) = self.bytes.last_mut() {
-                *last |= 1 << self.free;
-            }
-        }
+        self.write_bits(u64::from(bit), 1);
     }
 
-    /// Writes the low `n` bits of `v`, most significant first.
-    fn write_bits(&mut self, v: u64, mut n: u32) {
-        while n > 0 {
-            if self.free == 0 {
-                self.bytes.push(0);
-                self.free = 8;
-            }
-            let take = n.min(self.free);
-            let chunk = ((v >> (n - take)) & ((1u64 << take) - 1)) as u8;
-            self.free -= take;
-            if let Some(last) = self.bytes.last_mut() {
-                *last |= chunk << self.free;
-            }
-            n -= take;
+    /// Writes the low `n` bits of `v` (n ≤ 64), most significant first.
+    #[inline]
+    fn write_bits(&mut self, v: u64, n: u32) {
+        let masked = if n == 64 { v } else { v & ((1u64 << n) - 1) };
+        self.acc = (self.acc << n) | u128::from(masked);
+        self.pending += n;
+        while self.pending >= 8 {
+            self.pending -= 8;
+            self.bytes.push((self.acc >> self.pending) as u8);
         }
+        self.acc &= (1u128 << self.pending) - 1;
     }
 
     fn write_uvarint(&mut self, mut v: u64) {
@@ -57,6 +46,11 @@ impl BitWriter {
             v >>= 7;
         }
         self.write_bits(v, 8);
+    }
+
+    /// The pending bits as a final, zero-padded byte, if any.
+    fn tail(&self) -> Option<u8> {
+        (self.pending > 0).then(|| (self.acc << (8 - self.pending)) as u8)
     }
 }
 
@@ -145,7 +139,8 @@ impl XorAppender {
         Self {
             w: BitWriter {
                 bytes: vec![0, 0],
-                free: 0,
+                acc: 0,
+                pending: 0,
             },
             count: 0,
             t: 0,
@@ -187,9 +182,12 @@ impl XorAppender {
         self.v
     }
 
-    /// The encoded chunk, valid at any point.
-    pub fn bytes(&self) -> &[u8] {
-        &self.w.bytes
+    /// A copy of the encoded chunk, valid at any point.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.w.bytes.len() + 1);
+        out.extend_from_slice(&self.w.bytes);
+        out.extend(self.w.tail());
+        out
     }
 
     /// Heap bytes in use.
@@ -199,7 +197,9 @@ impl XorAppender {
 
     /// Finishes the chunk, shrinking its buffer.
     pub fn into_bytes(self) -> Vec<u8> {
+        let tail = self.w.tail();
         let mut b = self.w.bytes;
+        b.extend(tail);
         b.shrink_to_fit();
         b
     }
@@ -530,7 +530,7 @@ mod tests {
             let mut a = XorAppender::new();
             for (i, &(t, v)) in samples.iter().enumerate() {
                 a.append(t, v);
-                let back = decode_all(a.bytes()).unwrap();
+                let back = decode_all(&a.to_bytes()).unwrap();
                 prop_assert!(same(&samples[..=i], &back));
             }
         }

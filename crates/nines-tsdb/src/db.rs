@@ -13,7 +13,7 @@ use crate::block::{Block, BlockMeta, BlockWriter};
 use crate::compact;
 use crate::error::{io_err, Error, Result};
 use crate::head::{ClosedChunk, Head, Rejection, Verdict};
-use crate::labels::{check_sorted_pairs, hash_pairs, CompactLabels, Labels};
+use crate::labels::{check_sorted_pairs, hash_bytes, CompactLabels, Labels};
 use crate::matcher::Matcher;
 use crate::series::{ChunkData, ChunkRef, Series};
 use crate::wal::{self, Record, Wal};
@@ -279,6 +279,7 @@ impl Db {
         let mut accepted: Vec<(u32, i64, f64)> = Vec::with_capacity(total);
         let mut created: Vec<u32> = Vec::new();
         let mut sorted_buf: Vec<(&str, &str)> = Vec::new();
+        let mut packed: Vec<u8> = Vec::with_capacity(256);
         let mut st = self.state.lock();
         for (i, s) in batch.iter().enumerate() {
             let pairs: &[(&str, &str)] = if needs_normalising(s.labels) {
@@ -289,17 +290,20 @@ impl Db {
             } else {
                 s.labels
             };
-            if let Err(msg) = self.check_labels(pairs) {
-                report.invalid_series += 1;
-                report.invalid_series_samples += s.samples.len() as u64;
-                report.note(|| format!("series {i} ({}): {msg}", describe(pairs)));
-                continue;
-            }
-            let hash = hash_pairs(pairs.iter().copied());
-            let id = match st.head.find(hash, pairs.iter().copied()) {
+            CompactLabels::encode_into(&mut packed, pairs.iter().copied());
+            let hash = hash_bytes(&packed);
+            let id = match st.head.find(hash, &packed) {
                 Some(id) => id,
                 None => {
-                    let id = st.head.create(hash, pairs.iter().copied());
+                    // Only a new label set needs checking: one found in the
+                    // head was checked when it was created.
+                    if let Err(msg) = self.check_labels(pairs) {
+                        report.invalid_series += 1;
+                        report.invalid_series_samples += s.samples.len() as u64;
+                        report.note(|| format!("series {i} ({}): {msg}", describe(pairs)));
+                        continue;
+                    }
+                    let id = st.head.create(hash, CompactLabels::from_packed(&packed));
                     created.push(id);
                     id
                 }
@@ -520,7 +524,8 @@ impl Db {
                 break;
             }
             let before = min_t.div_euclid(range).saturating_add(1).saturating_mul(range);
-            self.persist_head_before(before)?;
+            // Series quiet for a whole range beyond the cut are forgotten.
+            self.persist_head_before(before, before.saturating_sub(range))?;
         }
         self.compact_all()?;
         self.apply_retention()
@@ -533,14 +538,17 @@ impl Db {
         let _m = self.maintenance.lock();
         let span = self.state.lock().head.time_range();
         if let Some((_, max_t)) = span {
-            self.persist_head_before(max_t.saturating_add(1))?;
+            // Everything is in blocks now: forget every series, so the WAL
+            // checkpoint is empty and a restart has nothing to replay.
+            let after = max_t.saturating_add(1);
+            self.persist_head_before(after, after)?;
         }
         self.compact_all()
     }
 
     /// Writes head data older than `before` into blocks (one per block
     /// range), then drops it from the head and checkpoints the WAL.
-    fn persist_head_before(&self, before: i64) -> Result<()> {
+    fn persist_head_before(&self, before: i64, forget_before: i64) -> Result<()> {
         let frozen: Vec<SeriesChunks> = {
             let mut st = self.state.lock();
             st.head.freeze_before(before);
@@ -580,7 +588,7 @@ impl Db {
         }
         let (upto, live) = {
             let mut st = self.state.lock();
-            st.head.truncate(before);
+            st.head.truncate(before, forget_before);
             let upto = st.wal.cut()?;
             let live: Vec<(u32, CompactLabels, Vec<ClosedChunk>)> = st
                 .head
@@ -799,7 +807,8 @@ fn replay_record(head: &mut Head, rec: Record) {
         Record::Series(entries) => {
             for (id, pairs) in entries {
                 let borrowed: Vec<(&str, &str)> = pairs.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
-                head.insert_at(id, hash_pairs(borrowed.iter().copied()), borrowed.iter().copied());
+                let packed = CompactLabels::encode(borrowed.iter().copied());
+                head.insert_at(id, hash_bytes(packed.as_bytes()), packed);
             }
         }
         Record::Samples(samples) => {

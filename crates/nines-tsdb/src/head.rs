@@ -6,7 +6,7 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap;
 
 use crate::chunk::XorAppender;
-use crate::labels::{hash_pairs, CompactLabels};
+use crate::labels::{hash_bytes, CompactLabels};
 use crate::matcher::Matcher;
 use crate::postings::Postings;
 
@@ -72,7 +72,7 @@ impl MemSeries {
                 out.push(ClosedChunk {
                     min_t: o.min_time(),
                     max_t: o.max_time(),
-                    data: o.bytes().into(),
+                    data: o.to_bytes().into(),
                 });
             }
         }
@@ -135,31 +135,27 @@ impl Head {
         self.live
     }
 
-    /// Finds a series by its sorted, valid label pairs.
-    pub(crate) fn find<'a>(&self, hash: u64, pairs: impl Iterator<Item = (&'a str, &'a str)> + Clone) -> Option<u32> {
+    /// Finds a series by its packed labels (see `CompactLabels`) and their
+    /// hash: one map lookup and one byte comparison.
+    pub(crate) fn find(&self, hash: u64, packed: &[u8]) -> Option<u32> {
         let ids = self.lookup.get(&hash)?;
         ids.iter().copied().find(|&id| {
             self.series
                 .get(id as usize)
                 .and_then(Option::as_ref)
-                .is_some_and(|s| s.labels.eq_pairs(pairs.clone()))
+                .is_some_and(|s| s.labels.as_bytes() == packed)
         })
     }
 
     /// Creates a series; the caller checked it does not exist.
-    pub(crate) fn create<'a>(&mut self, hash: u64, pairs: impl Iterator<Item = (&'a str, &'a str)> + Clone) -> u32 {
+    pub(crate) fn create(&mut self, hash: u64, labels: CompactLabels) -> u32 {
         let id = self.series.len() as u32;
-        self.insert_at(id, hash, pairs);
+        self.insert_at(id, hash, labels);
         id
     }
 
     /// Puts a series under a given id (WAL replay restores the ids it logged).
-    pub(crate) fn insert_at<'a>(
-        &mut self,
-        id: u32,
-        hash: u64,
-        pairs: impl Iterator<Item = (&'a str, &'a str)> + Clone,
-    ) {
+    pub(crate) fn insert_at(&mut self, id: u32, hash: u64, labels: CompactLabels) {
         let idx = id as usize;
         if self.series.len() <= idx {
             self.series.resize_with(idx + 1, || None);
@@ -167,13 +163,14 @@ impl Head {
         if self.series[idx].is_some() {
             return;
         }
-        self.series[idx] = Some(MemSeries::new(CompactLabels::encode(pairs.clone())));
         self.lookup.entry(hash).or_default().push(id);
         // Postings lists must stay ascending; replay after a checkpoint is
         // the only way an id can arrive below an existing one.
         if self.series[idx + 1..].iter().all(Option::is_none) {
-            self.postings.add(id, pairs);
+            self.postings.add(id, labels.pairs());
+            self.series[idx] = Some(MemSeries::new(labels));
         } else {
+            self.series[idx] = Some(MemSeries::new(labels));
             self.rebuild_postings();
         }
         self.live += 1;
@@ -321,10 +318,10 @@ impl Head {
             .collect()
     }
 
-    /// Drops chunks before `before` and forgets series that have been quiet
-    /// for a whole chunk range beyond that.
-    pub(crate) fn truncate(&mut self, before: i64) {
-        let idle_before = before.saturating_sub(self.chunk_range);
+    /// Drops chunks before `before` and forgets series left without data
+    /// whose newest sample is older than `forget_before`.
+    pub(crate) fn truncate(&mut self, before: i64, forget_before: i64) {
+        let idle_before = forget_before;
         let mut removed = false;
         for slot in self.series.iter_mut() {
             let Some(s) = slot else { continue };
@@ -346,7 +343,7 @@ impl Head {
         for (id, s) in self.series.iter().enumerate() {
             if let Some(s) = s {
                 self.lookup
-                    .entry(hash_pairs(s.labels.pairs()))
+                    .entry(hash_bytes(s.labels.as_bytes()))
                     .or_default()
                     .push(id as u32);
                 self.live += 1;

@@ -269,7 +269,6 @@ pub(crate) struct Wal {
     size: u64,
     max_segment: u64,
     pending: Vec<u8>,
-    body: Vec<u8>,
 }
 
 impl Wal {
@@ -285,7 +284,6 @@ impl Wal {
             size: 0,
             max_segment,
             pending: Vec::new(),
-            body: Vec::new(),
         })
     }
 
@@ -294,9 +292,9 @@ impl Wal {
         if entries.len() == 0 {
             return;
         }
-        self.body.clear();
-        encode_series(&mut self.body, entries);
-        frame(&mut self.pending, &self.body);
+        let start = self.begin_record();
+        encode_series(&mut self.pending, entries);
+        self.end_record(start);
     }
 
     /// Buffers a samples record.
@@ -304,9 +302,23 @@ impl Wal {
         if samples.is_empty() {
             return;
         }
-        self.body.clear();
-        encode_samples(&mut self.body, samples);
-        frame(&mut self.pending, &self.body);
+        let start = self.begin_record();
+        encode_samples(&mut self.pending, samples);
+        self.end_record(start);
+    }
+
+    /// Reserves a frame header; the body is encoded in place after it.
+    fn begin_record(&mut self) -> usize {
+        let start = self.pending.len();
+        self.pending.extend_from_slice(&[0; 8]);
+        start
+    }
+
+    fn end_record(&mut self, start: usize) {
+        let body = &self.pending[start + 8..];
+        let (len, crc) = ((body.len() as u32).to_le_bytes(), crc32c::crc32c(body).to_le_bytes());
+        self.pending[start..start + 4].copy_from_slice(&len);
+        self.pending[start + 4..start + 8].copy_from_slice(&crc);
     }
 
     /// Drops buffered records that were not committed.

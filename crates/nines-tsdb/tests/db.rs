@@ -189,6 +189,7 @@ fn flush_persists_everything_and_later_old_samples_are_refused() {
     db.flush().unwrap();
     assert_eq!(db.blocks().len(), 1);
     assert_eq!(db.blocks()[0].stats.samples, 300);
+    assert_eq!(db.head_series(), 0, "a full flush leaves nothing for the WAL to replay");
     let l = [("__name__", "requests_total"), ("instance", "host-0")];
     let r = db
         .append(&[SeriesSamples {
