@@ -20,10 +20,10 @@ use memmap2::Mmap;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
-use crate::chunk::{encode_for_block, ChunkIter, Encoding};
+use crate::chunk::{encode_compact, ChunkIter, Encoding};
 use crate::encoding::{put_bytes, put_uvarint, put_varint, Decoder};
 use crate::error::{io_err, Error, Result};
-use crate::labels::{Label, Labels};
+use crate::labels::{CompactLabels, Label, Labels};
 use crate::matcher::Matcher;
 use crate::postings::Postings;
 use crate::wal::sync_dir;
@@ -222,7 +222,7 @@ impl Block {
         let mut out = Vec::new();
         for c in self.series_chunks(i) {
             let (encoding, bytes) = self.chunk(c.offset)?;
-            for s in ChunkIter::new(encoding, bytes)? {
+            for s in ChunkIter::new(encoding, bytes, c.min_t)? {
                 out.push(s?);
             }
         }
@@ -331,7 +331,7 @@ pub(crate) struct BlockWriter {
     tmp: PathBuf,
     chunks: BufWriter<File>,
     offset: u64,
-    series: Vec<(Labels, Vec<ChunkMeta>)>,
+    series: Vec<(CompactLabels, Vec<ChunkMeta>)>,
     min_t: i64,
     max_t: i64,
     samples: u64,
@@ -357,14 +357,14 @@ impl BlockWriter {
     }
 
     /// Adds one series' samples (ascending, unique timestamps).
-    pub(crate) fn add_series(&mut self, labels: Labels, samples: &[(i64, f64)]) -> Result<()> {
+    pub(crate) fn add_series(&mut self, labels: CompactLabels, samples: &[(i64, f64)]) -> Result<()> {
         if samples.is_empty() {
             return Ok(());
         }
         let mut metas = Vec::with_capacity(samples.len().div_ceil(BLOCK_CHUNK_SAMPLES));
         let mut record = Vec::new();
         for part in samples.chunks(BLOCK_CHUNK_SAMPLES) {
-            let (encoding, data) = encode_for_block(part);
+            let (encoding, data) = encode_compact(part, None);
             record.clear();
             record.push(encoding.to_byte());
             put_bytes(&mut record, &data);
@@ -404,7 +404,7 @@ impl BlockWriter {
             .into_inner()
             .map_err(|e| io_err("write block chunks", &chunks_path)(e.into_error()))?;
         file.sync_all().map_err(io_err("sync block chunks", &chunks_path))?;
-        self.series.sort_by(|a, b| a.0.cmp(&b.0));
+        self.series.sort_by(|a, b| a.0.pairs().cmp(b.0.pairs()));
 
         let index = encode_index(&self.series);
         let index_path = self.tmp.join("index");
@@ -444,7 +444,7 @@ fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
     f.sync_all().map_err(io_err("sync", path))
 }
 
-fn encode_index(series: &[(Labels, Vec<ChunkMeta>)]) -> Vec<u8> {
+fn encode_index(series: &[(CompactLabels, Vec<ChunkMeta>)]) -> Vec<u8> {
     let symbols: BTreeSet<&str> = series
         .iter()
         .flat_map(|(l, _)| l.pairs().flat_map(|(n, v)| [n, v]))
@@ -469,7 +469,7 @@ fn encode_index(series: &[(Labels, Vec<ChunkMeta>)]) -> Vec<u8> {
     let mut prev_offset = 0i64;
     let mut postings: BTreeMap<(u64, u64), Vec<u32>> = BTreeMap::new();
     for (i, (labels, chunks)) in series.iter().enumerate() {
-        put_uvarint(&mut out, labels.len() as u64);
+        put_uvarint(&mut out, labels.pairs().count() as u64);
         for (n, v) in labels.pairs() {
             let (n, v) = (sym_ref[n], sym_ref[v]);
             put_uvarint(&mut out, n);
@@ -517,8 +517,8 @@ mod tests {
         let a = Labels::new([("__name__", "up"), ("job", "b")]).unwrap();
         let b = Labels::new([("__name__", "up"), ("job", "a")]).unwrap();
         let sa: Vec<(i64, f64)> = (0..2000).map(|i| (i * 15_000, i as f64)).collect();
-        w.add_series(a.clone(), &sa).unwrap();
-        w.add_series(b.clone(), &[(5, 1.0)]).unwrap();
+        w.add_series(CompactLabels::encode(a.pairs()), &sa).unwrap();
+        w.add_series(CompactLabels::encode(b.pairs()), &[(5, 1.0)]).unwrap();
         let block = w.finish(1, vec![]).unwrap().unwrap();
         let block = Block::open(block.dir()).unwrap();
         assert_eq!(block.meta().stats.series, 2);
@@ -536,8 +536,11 @@ mod tests {
     fn a_damaged_index_is_refused_with_its_path() {
         let dir = tempfile::tempdir().unwrap();
         let mut w = BlockWriter::new(dir.path()).unwrap();
-        w.add_series(Labels::new([("__name__", "x")]).unwrap(), &[(1, 1.0)])
-            .unwrap();
+        w.add_series(
+            CompactLabels::encode(Labels::new([("__name__", "x")]).unwrap().pairs()),
+            &[(1, 1.0)],
+        )
+        .unwrap();
         let block = w.finish(1, vec![]).unwrap().unwrap();
         let path = block.dir().join("index");
         let mut bytes = fs::read(&path).unwrap();

@@ -431,11 +431,12 @@ pub enum ChunkIter<'a> {
 }
 
 impl ChunkIter<'_> {
-    /// Starts reading a chunk.
-    pub fn new(encoding: Encoding, bytes: &[u8]) -> Result<ChunkIter<'_>> {
+    /// Starts reading a chunk whose first sample is at `min_t` (packed
+    /// chunks store their first timestamp relative to it).
+    pub fn new(encoding: Encoding, bytes: &[u8], min_t: i64) -> Result<ChunkIter<'_>> {
         Ok(match encoding {
             Encoding::Xor => ChunkIter::Xor(XorIter::new(bytes)?),
-            Encoding::Packed => ChunkIter::Decoded(crate::packed::decode(bytes)?.into_iter()),
+            Encoding::Packed => ChunkIter::Decoded(crate::packed::decode(bytes, min_t)?.into_iter()),
         })
     }
 }
@@ -451,18 +452,21 @@ impl Iterator for ChunkIter<'_> {
     }
 }
 
-/// Encodes samples for a block: the smaller of the two encodings.
-pub fn encode_for_block(samples: &[(i64, f64)]) -> (Encoding, Vec<u8>) {
-    let xor = encode_all(samples);
-    match crate::packed::encode(samples) {
-        Some(p) if p.len() < xor.len() => (Encoding::Packed, p),
-        _ => (Encoding::Xor, xor),
+/// Encodes samples for keeping: packed when the values allow it and it is
+/// smaller, else Gorilla XOR. `xor` may pass the XOR bytes if already made.
+pub fn encode_compact(samples: &[(i64, f64)], xor: Option<Vec<u8>>) -> (Encoding, Vec<u8>) {
+    let min_t = samples.first().map_or(0, |s| s.0);
+    match (crate::packed::encode(samples, min_t), xor) {
+        (Some(p), Some(x)) if x.len() <= p.len() => (Encoding::Xor, x),
+        (Some(p), _) => (Encoding::Packed, p),
+        (None, Some(x)) => (Encoding::Xor, x),
+        (None, None) => (Encoding::Xor, encode_all(samples)),
     }
 }
 
-/// Decodes a whole chunk of either encoding.
-pub fn decode_any(encoding: Encoding, bytes: &[u8]) -> Result<Vec<(i64, f64)>> {
-    ChunkIter::new(encoding, bytes)?.collect()
+/// Decodes a whole chunk of either encoding, first sample at `min_t`.
+pub fn decode_any(encoding: Encoding, bytes: &[u8], min_t: i64) -> Result<Vec<(i64, f64)>> {
+    ChunkIter::new(encoding, bytes, min_t)?.collect()
 }
 
 /// Decodes a whole chunk.

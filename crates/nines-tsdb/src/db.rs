@@ -21,7 +21,7 @@ use crate::wal::{self, Record, Wal};
 const HOUR: i64 = 3_600_000;
 
 /// A series' labels with head chunks copied out for writing a block.
-type SeriesChunks = (Labels, Vec<ClosedChunk>);
+type SeriesChunks = (CompactLabels, Vec<ClosedChunk>);
 /// Series per series record in a checkpoint, to keep records bounded.
 const CHECKPOINT_SERIES_PER_RECORD: usize = 10_000;
 /// Rejections described in detail per append; the rest are only counted.
@@ -454,7 +454,7 @@ impl Db {
                 let refs = chunks.into_iter().map(|c| ChunkRef {
                     min_t: c.min_t,
                     max_t: c.max_t,
-                    data: ChunkData::Shared(c.data),
+                    data: ChunkData::Shared(c.encoding, c.data),
                 });
                 by_labels.entry(s.labels.to_labels()).or_default().extend(refs);
             }
@@ -555,18 +555,18 @@ impl Db {
             let frozen = st.head.frozen_chunks(before);
             frozen
                 .into_iter()
-                .filter_map(|(id, chunks)| Some((st.head.series[id as usize].as_ref()?.labels.to_labels(), chunks)))
+                .filter_map(|(id, chunks)| Some((st.head.series[id as usize].as_ref()?.labels.clone(), chunks)))
                 .collect()
         };
         let range = self.opts.block_duration_ms;
         let bdir = blocks_dir(&self.dir);
         let mut writers: BTreeMap<i64, BlockWriter> = BTreeMap::new();
         let mut sorted = frozen;
-        sorted.sort_by(|a, b| a.0.cmp(&b.0));
+        sorted.sort_by(|a, b| a.0.pairs().cmp(b.0.pairs()));
         for (labels, chunks) in sorted {
             let mut by_window: BTreeMap<i64, Vec<(i64, f64)>> = BTreeMap::new();
             for c in &chunks {
-                for s in crate::chunk::XorIter::new(&c.data)? {
+                for s in c.samples()? {
                     let s = s?;
                     by_window.entry(s.0.div_euclid(range)).or_default().push(s);
                 }
@@ -617,7 +617,7 @@ impl Db {
         let chunk_records = live.iter().flat_map(|(id, _, chunks)| {
             chunks.iter().map(move |c| {
                 let mut body = Vec::new();
-                wal::encode_chunk(&mut body, *id, c.min_t, c.max_t, &c.data);
+                wal::encode_chunk(&mut body, *id, c.encoding, c.min_t, c.max_t, &c.data);
                 body
             })
         });
@@ -659,7 +659,7 @@ impl Db {
             }
             samples.sort_by_key(|s| s.0);
             samples.dedup_by_key(|s| s.0);
-            writer.add_series(labels, &samples)?;
+            writer.add_series(CompactLabels::encode(labels.pairs()), &samples)?;
         }
         let level = sources.iter().map(|b| b.meta().level).max().unwrap_or(0) + 1;
         let mut lineage: Vec<String> = sources
@@ -740,7 +740,7 @@ impl Db {
                 .iter()
                 .flatten()
                 .filter(|s| s.has_data())
-                .map(|s| (s.labels.to_labels(), s.chunks_in(i64::MIN, i64::MAX)))
+                .map(|s| (s.labels.clone(), s.chunks_in(i64::MIN, i64::MAX)))
                 .collect();
             (blocks, head)
         };
@@ -756,12 +756,12 @@ impl Db {
         }
         let head_series = head.len();
         let mut sorted = head;
-        sorted.sort_by(|a, b| a.0.cmp(&b.0));
+        sorted.sort_by(|a, b| a.0.pairs().cmp(b.0.pairs()));
         let mut writer = BlockWriter::new(&tb)?;
         for (labels, chunks) in sorted {
             let mut samples = Vec::new();
             for c in &chunks {
-                for s in crate::chunk::XorIter::new(&c.data)? {
+                for s in c.samples()? {
                     samples.push(s?);
                 }
             }
@@ -822,6 +822,7 @@ fn replay_record(head: &mut Head, rec: Record) {
         }
         Record::Chunk {
             series,
+            encoding,
             min_t,
             max_t,
             data,
@@ -832,6 +833,7 @@ fn replay_record(head: &mut Head, rec: Record) {
                     ClosedChunk {
                         min_t,
                         max_t,
+                        encoding,
                         data: data.into(),
                     },
                 );

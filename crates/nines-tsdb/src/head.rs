@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
-use crate::chunk::XorAppender;
+use crate::chunk::{decode_all, encode_compact, ChunkIter, Encoding, XorAppender};
+use crate::error::Result;
 use crate::labels::{hash_bytes, CompactLabels};
 use crate::matcher::Matcher;
 use crate::postings::Postings;
@@ -15,7 +16,14 @@ use crate::postings::Postings;
 pub(crate) struct ClosedChunk {
     pub min_t: i64,
     pub max_t: i64,
+    pub encoding: Encoding,
     pub data: Arc<[u8]>,
+}
+
+impl ClosedChunk {
+    pub(crate) fn samples(&self) -> Result<ChunkIter<'_>> {
+        ChunkIter::new(self.encoding, &self.data, self.min_t)
+    }
 }
 
 #[derive(Debug)]
@@ -43,13 +51,22 @@ impl MemSeries {
         }
     }
 
+    /// Closes the open chunk, re-encoding it packed when that is smaller:
+    /// sealed chunks are most of the head's memory.
     fn seal(&mut self) {
         if let Some(open) = self.open.take() {
             if !open.is_empty() {
+                let (min_t, max_t) = (open.min_time(), open.max_time());
+                let xor = open.into_bytes();
+                let (encoding, data) = match decode_all(&xor) {
+                    Ok(samples) => encode_compact(&samples, Some(xor)),
+                    Err(_) => (Encoding::Xor, xor),
+                };
                 self.closed.push(ClosedChunk {
-                    min_t: open.min_time(),
-                    max_t: open.max_time(),
-                    data: open.into_bytes().into(),
+                    min_t,
+                    max_t,
+                    encoding,
+                    data: data.into(),
                 });
             }
         }
@@ -72,6 +89,7 @@ impl MemSeries {
                 out.push(ClosedChunk {
                     min_t: o.min_time(),
                     max_t: o.max_time(),
+                    encoding: Encoding::Xor,
                     data: o.to_bytes().into(),
                 });
             }
@@ -210,7 +228,7 @@ impl Head {
         if let Some(Some(s)) = self.series.get_mut(id as usize) {
             let (t, v) = match (&s.open, s.closed.last()) {
                 (Some(o), _) if !o.is_empty() => (o.max_time(), o.last_value_bits()),
-                (_, Some(c)) => match crate::chunk::decode_all(&c.data).ok().and_then(|v| v.last().copied()) {
+                (_, Some(c)) => match c.samples().ok().and_then(|it| it.filter_map(|s| s.ok()).last()) {
                     Some((t, v)) => (t, v.to_bits()),
                     None => (i64::MIN, 0),
                 },
@@ -250,11 +268,7 @@ impl Head {
     pub(crate) fn restore_chunk(&mut self, id: u32, chunk: ClosedChunk) {
         if let Some(Some(s)) = self.series.get_mut(id as usize) {
             s.seal();
-            if let Some(&(t, v)) = crate::chunk::decode_all(&chunk.data)
-                .ok()
-                .as_deref()
-                .and_then(<[_]>::last)
-            {
+            if let Some((t, v)) = chunk.samples().ok().and_then(|it| it.filter_map(|s| s.ok()).last()) {
                 if t > s.last_t {
                     s.last_t = t;
                     s.last_v = v.to_bits();

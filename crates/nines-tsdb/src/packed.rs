@@ -266,7 +266,9 @@ fn residual_cost(rs: &[i64]) -> u64 {
 }
 
 /// Encodes samples (ascending timestamps), or `None` when they do not fit.
-pub(crate) fn encode(samples: &[(i64, f64)]) -> Option<Vec<u8>> {
+/// The first timestamp is stored relative to `base_t` (the chunk's min
+/// time, which the index already holds).
+pub(crate) fn encode(samples: &[(i64, f64)], base_t: i64) -> Option<Vec<u8>> {
     let n = samples.len();
     if n > MAX_SAMPLES {
         return None;
@@ -289,7 +291,7 @@ pub(crate) fn encode(samples: &[(i64, f64)]) -> Option<Vec<u8>> {
         return Some(out);
     }
     // Timestamps.
-    put_varint(&mut out, samples[0].0);
+    put_varint(&mut out, samples[0].0.wrapping_sub(base_t));
     let ts: Vec<i64> = samples.iter().map(|s| s.0).collect();
     if n > 1 {
         let deltas = difference(&ts, 1)?;
@@ -323,12 +325,12 @@ pub(crate) fn encode(samples: &[(i64, f64)]) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// Decodes a chunk written by [`encode`].
-pub(crate) fn decode(bytes: &[u8]) -> Result<Vec<(i64, f64)>> {
-    decode_inner(bytes).ok_or(Error::Chunk("packed chunk is truncated or malformed"))
+/// Decodes a chunk written by [`encode`] with the same `base_t`.
+pub(crate) fn decode(bytes: &[u8], base_t: i64) -> Result<Vec<(i64, f64)>> {
+    decode_inner(bytes, base_t).ok_or(Error::Chunk("packed chunk is truncated or malformed"))
 }
 
-fn decode_inner(bytes: &[u8]) -> Option<Vec<(i64, f64)>> {
+fn decode_inner(bytes: &[u8], base_t: i64) -> Option<Vec<(i64, f64)>> {
     let mut d = Decoder::new(bytes);
     let n = d.len(MAX_SAMPLES)?;
     if n == 0 {
@@ -336,7 +338,7 @@ fn decode_inner(bytes: &[u8]) -> Option<Vec<(i64, f64)>> {
     }
     let mut scratch = Vec::new();
     let mut ts = Vec::with_capacity(n);
-    ts.push(d.varint()?);
+    ts.push(base_t.wrapping_add(d.varint()?));
     if n > 1 {
         let mut delta = d.varint()?;
         ts.push(ts[0].wrapping_add(delta));
@@ -386,8 +388,9 @@ mod tests {
     use proptest::prelude::*;
 
     fn round_trip(samples: &[(i64, f64)]) -> Option<Vec<(i64, f64)>> {
-        let bytes = encode(samples)?;
-        Some(decode(&bytes).expect("decodes what it encoded"))
+        let base = samples.first().map_or(0, |s| s.0);
+        let bytes = encode(samples, base)?;
+        Some(decode(&bytes, base).expect("decodes what it encoded"))
     }
 
     fn same(a: &[(i64, f64)], b: &[(i64, f64)]) -> bool {
@@ -442,7 +445,7 @@ mod tests {
 
         #[test]
         fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
-            let _ = decode(&bytes);
+            let _ = decode(&bytes, 0);
         }
     }
 
@@ -451,10 +454,10 @@ mod tests {
         let samples: Vec<(i64, f64)> = (0..480)
             .map(|i| (1_700_000_000_000 + i * 15_000, (i * 37 % 200 + i * 100) as f64))
             .collect();
-        let bytes = encode(&samples).unwrap();
+        let bytes = encode(&samples, samples[0].0).unwrap();
         assert!(bytes.len() < 480, "{} bytes", bytes.len());
         let constant: Vec<(i64, f64)> = (0..480).map(|i| (i * 15_000, 1.0)).collect();
-        assert!(encode(&constant).unwrap().len() < 64);
+        assert!(encode(&constant, 0).unwrap().len() < 64);
     }
 
     #[test]
@@ -481,9 +484,9 @@ mod tests {
 
     #[test]
     fn specials_fall_back() {
-        assert!(encode(&[(1, 1.0), (2, f64::NAN)]).is_none());
-        assert!(encode(&[(1, -0.0)]).is_none());
-        assert!(encode(&[(1, 0.1 + 0.2)]).is_none(), "17 significant digits");
-        assert!(encode(&[(1, 1.0), (2, f64::MIN_POSITIVE)]).is_none());
+        assert!(encode(&[(1, 1.0), (2, f64::NAN)], 1).is_none());
+        assert!(encode(&[(1, -0.0)], 1).is_none());
+        assert!(encode(&[(1, 0.1 + 0.2)], 1).is_none(), "17 significant digits");
+        assert!(encode(&[(1, 1.0), (2, f64::MIN_POSITIVE)], 1).is_none());
     }
 }

@@ -12,7 +12,7 @@ use crate::labels::Labels;
 #[derive(Debug, Clone)]
 pub(crate) enum ChunkData {
     /// A head chunk (shared or copied out of the head).
-    Shared(Arc<[u8]>),
+    Shared(Encoding, Arc<[u8]>),
     /// A chunk inside a block's mapped chunks file.
     Block { block: Arc<Block>, offset: u64 },
 }
@@ -27,10 +27,10 @@ pub(crate) struct ChunkRef {
 impl ChunkRef {
     fn samples(&self) -> Result<ChunkIter<'_>> {
         match &self.data {
-            ChunkData::Shared(b) => ChunkIter::new(Encoding::Xor, b),
+            ChunkData::Shared(encoding, b) => ChunkIter::new(*encoding, b, self.min_t),
             ChunkData::Block { block, offset } => {
                 let (encoding, bytes) = block.chunk(*offset)?;
-                ChunkIter::new(encoding, bytes)
+                ChunkIter::new(encoding, bytes, self.min_t)
             }
         }
     }

@@ -9,6 +9,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
+use crate::chunk::Encoding;
 use crate::encoding::{put_bytes, put_uvarint, put_varint, Decoder};
 use crate::error::{io_err, Error, Result};
 
@@ -29,6 +30,7 @@ pub(crate) enum Record {
     /// A compressed head chunk, written only into checkpoints.
     Chunk {
         series: u32,
+        encoding: Encoding,
         min_t: i64,
         max_t: i64,
         data: Vec<u8>,
@@ -63,9 +65,10 @@ pub(crate) fn encode_samples(buf: &mut Vec<u8>, samples: &[(u32, i64, f64)]) {
     }
 }
 
-pub(crate) fn encode_chunk(buf: &mut Vec<u8>, series: u32, min_t: i64, max_t: i64, data: &[u8]) {
+pub(crate) fn encode_chunk(buf: &mut Vec<u8>, series: u32, encoding: Encoding, min_t: i64, max_t: i64, data: &[u8]) {
     buf.push(KIND_CHUNK);
     put_uvarint(buf, u64::from(series));
+    buf.push(encoding.to_byte());
     put_varint(buf, min_t);
     put_varint(buf, max_t);
     put_bytes(buf, data);
@@ -103,6 +106,7 @@ pub(crate) fn decode_record(body: &[u8]) -> Option<Record> {
         }
         KIND_CHUNK => Record::Chunk {
             series: u32::try_from(d.uvarint()?).ok()?,
+            encoding: Encoding::from_byte(d.u8()?)?,
             min_t: d.varint()?,
             max_t: d.varint()?,
             data: d.len_bytes()?.to_vec(),
@@ -524,7 +528,7 @@ mod tests {
         wal.commit(false).unwrap();
         let closed = wal.cut().unwrap();
         let mut body = Vec::new();
-        encode_chunk(&mut body, 1, 5, 6, &[1, 2, 3]);
+        encode_chunk(&mut body, 1, Encoding::Xor, 5, 6, &[1, 2, 3]);
         write_checkpoint(dir.path(), closed, std::iter::once(body)).unwrap();
         wal.log_samples(&[(1, 7, 2.0)]);
         wal.commit(false).unwrap();

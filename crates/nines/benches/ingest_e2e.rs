@@ -8,7 +8,8 @@
 //!       [--targets nines,prometheus,victoria-metrics] [--server-cpu 1]
 //!
 //! The load: N series (default 100,000) of `Workload` data, H hours
-//! (default 2) at a 15 s interval ending now, sent one scrape at a time in
+//! (default 2) at a 15 s interval filling the most recent complete 2 h
+//! window (as data settles in every store: one block range), sent one scrape at a time in
 //! remote_write requests of 2,000 series × 1 sample (Prometheus's default
 //! `max_samples_per_send`), 4 requests in flight.
 
@@ -133,11 +134,12 @@ fn cpu_seconds(pid: u32, ticks: f64) -> f64 {
     (field(11) + field(12)) / ticks
 }
 
-fn peak_rss_mib(pid: u32) -> f64 {
+/// A memory figure from /proc/PID/status (`VmHWM:` is the peak RSS).
+fn rss_mib(pid: u32, field: &str) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         .map_or(0.0, |kb| kb / 1024.0)
 }
@@ -151,6 +153,14 @@ fn du(path: &Path) -> u64 {
         }
     }
     total
+}
+
+fn du_entry(path: &Path) -> u64 {
+    if path.is_dir() {
+        du(path)
+    } else {
+        std::fs::metadata(path).map_or(0, |m| m.len())
+    }
 }
 
 struct Target {
@@ -227,7 +237,8 @@ fn main() {
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
         .as_millis() as i64;
-    let first = now - steps as i64 * STEP_MS;
+    let window = 2 * 3_600_000;
+    let first = now - now % window - steps as i64 * STEP_MS;
     let samples = (steps * a.series) as f64;
     println!(
         "load: {} series x {steps} samples = {samples} samples, server pinned to CPU {}",
@@ -277,6 +288,7 @@ fn main() {
             });
         }
         let ingest_wall = wall.elapsed().as_secs_f64();
+        let rss_ingested = rss_mib(pid, "VmRSS:");
         // Let each server persist what it holds the way it does on its own
         // (nines: flush the head to a block; VictoriaMetrics: flush parts).
         match name.as_str() {
@@ -294,17 +306,43 @@ fn main() {
             _ => {}
         }
         let cpu = cpu_seconds(pid, ticks) - cpu0;
-        let rss = peak_rss_mib(pid);
+        let rss = rss_mib(pid, "VmHWM:");
         let disk = du(&t.data);
+        let mut parts: Vec<String> = std::fs::read_dir(&t.data)
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| {
+                        format!(
+                            "{}={:.3}",
+                            e.file_name().to_string_lossy(),
+                            du_entry(&e.path()) as f64 / samples
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        parts.sort();
         println!(
-            "{:<17} {:>6.2} CPU-s per million samples  {:>10.0} samples/CPU-s  peak RSS {:>7.1} MiB  disk {:>5.2} bytes/sample  (wall {:.1}s)",
+            "{:<17} {:>6.2} CPU-s per million samples  {:>10.0} samples/CPU-s  peak RSS {:>7.1} MiB (after ingest {:>7.1})  disk {:>5.2} bytes/sample  (wall {:.1}s)",
             t.name,
             cpu / samples * 1e6,
             samples / cpu,
             rss,
+            rss_ingested,
             disk as f64 / samples,
             ingest_wall
         );
+        println!(
+            "{:<17} disk bytes/sample by top-level entry: {}",
+            t.name,
+            parts.join(" ")
+        );
+        if name == "nines" {
+            for b in std::fs::read_dir(t.data.join("blocks")).into_iter().flatten().flatten() {
+                let meta = std::fs::read_to_string(b.path().join("meta.json")).unwrap_or_default();
+                println!("  block {}", meta.split_whitespace().collect::<Vec<_>>().join(" "));
+            }
+        }
         let _ = t.child.kill();
         let _ = t.child.wait();
     }
