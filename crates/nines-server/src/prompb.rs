@@ -63,7 +63,7 @@ impl<'a> Reader<'a> {
         self.pos >= self.buf.len()
     }
 
-    #[inline]
+    #[inline(always)]
     fn varint(&mut self) -> Result<u64, DecodeError> {
         // Tags and short lengths are one byte: the common case.
         if let Some(&b) = self.buf.get(self.pos) {
@@ -72,6 +72,11 @@ impl<'a> Reader<'a> {
                 return Ok(u64::from(b));
             }
         }
+        self.varint_slow()
+    }
+
+    #[inline(never)]
+    fn varint_slow(&mut self) -> Result<u64, DecodeError> {
         let mut out = 0u64;
         for i in 0..10 {
             let Some(&b) = self.buf.get(self.pos) else {
@@ -89,6 +94,7 @@ impl<'a> Reader<'a> {
         Err(self.err("varint too long"))
     }
 
+    #[inline]
     fn key(&mut self) -> Result<(u64, u8), DecodeError> {
         let k = self.varint()?;
         let field = k >> 3;
@@ -98,6 +104,7 @@ impl<'a> Reader<'a> {
         Ok((field, (k & 7) as u8))
     }
 
+    #[inline]
     fn bytes(&mut self) -> Result<(&'a [u8], usize), DecodeError> {
         let n = self.varint()?;
         let n = usize::try_from(n).map_err(|_| self.err("length too large"))?;
