@@ -55,6 +55,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    limit_malloc_arenas();
     let cli = Cli::parse();
     init_logging(&cli.log_level);
     match cli.command {
@@ -65,6 +66,22 @@ fn main() -> ExitCode {
         } => serve::run(config, listen, data_dir),
         Command::Check { config } => check(&config),
         Command::Backup { dir, server } => backup(&dir, &server),
+    }
+}
+
+/// glibc gives each thread that allocates its own arena (up to 8 per core),
+/// and ingestion runs on many short-lived blocking threads: freed memory
+/// then stays spread over arenas. Two arenas cut peak RSS under remote_write
+/// load by about a sixth at no measurable CPU cost (docs/benchmarks.md).
+/// `MALLOC_ARENA_MAX` in the environment still wins.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: called first thing in main, before any other thread
+        // exists; mallopt only adjusts allocator tuning.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 2);
+        }
     }
 }
 
