@@ -180,6 +180,8 @@ impl CompactLabels {
         }
     }
 
+    /// Wraps bytes that `encode_into` produced (and nothing else: `pairs`
+    /// relies on it).
     pub(crate) fn from_packed(packed: &[u8]) -> Self {
         Self(packed.into())
     }
@@ -192,11 +194,18 @@ impl CompactLabels {
     /// strings, so decoding cannot fail; a failure would stop the iteration.
     pub(crate) fn pairs(&self) -> impl Iterator<Item = (&str, &str)> + Clone {
         let mut d = Decoder::new(&self.0);
+        let mut next_str = move || -> Option<&str> {
+            let bytes = d.len_bytes()?;
+            // SAFETY: a CompactLabels is only ever built by `encode_into`
+            // (directly or via `from_packed` of its output), which writes
+            // each string from a `&str` at exactly these boundaries, so
+            // every slice read back here is valid UTF-8. Skipping the check
+            // matters: sorting a block's series decodes labels many times.
+            Some(unsafe { std::str::from_utf8_unchecked(bytes) })
+        };
         std::iter::from_fn(move || {
-            if d.remaining() == 0 {
-                return None;
-            }
-            Some((d.str()?, d.str()?))
+            let name = next_str()?;
+            Some((name, next_str()?))
         })
     }
 

@@ -56,19 +56,35 @@ fn unzigzag(u: u64) -> i64 {
     ((u >> 1) as i64) ^ -((u & 1) as i64)
 }
 
+/// The densest selector for the start of `rest`: (selector, values taken,
+/// bits each). The last word may be partly filled: the reader knows the
+/// count. `None` when a value needs more than 60 bits.
+fn next_word(rest: &[u64]) -> Option<(usize, usize, u32)> {
+    SELECTORS.iter().enumerate().find_map(|(sel, &(count, bits))| {
+        let take = count.min(rest.len());
+        rest[..take]
+            .iter()
+            .all(|&v| v >> bits == 0)
+            .then_some((sel, take, bits))
+    })
+}
+
+/// Bytes `simple8b_pack` would write.
+fn simple8b_size(values: &[u64]) -> Option<usize> {
+    let (mut i, mut words) = (0, 0);
+    while i < values.len() {
+        i += next_word(&values[i..])?.1;
+        words += 1;
+    }
+    Some(words * 8)
+}
+
 /// Packs values (each below 2^60) into Simple-8b words.
 fn simple8b_pack(values: &[u64], out: &mut Vec<u8>) -> Option<()> {
     let mut i = 0;
     while i < values.len() {
         let rest = &values[i..];
-        // The last word may be partly filled: the reader knows the count.
-        let (sel, take, bits) = SELECTORS.iter().enumerate().find_map(|(sel, &(count, bits))| {
-            let take = count.min(rest.len());
-            rest[..take]
-                .iter()
-                .all(|&v| v >> bits == 0)
-                .then_some((sel, take, bits))
-        })?;
+        let (sel, take, bits) = next_word(rest)?;
         let mut word = (sel as u64) << 60;
         if bits > 0 {
             for (j, &v) in rest[..take].iter().enumerate() {
@@ -100,6 +116,27 @@ fn simple8b_unpack(d: &mut Decoder<'_>, n: usize, out: &mut Vec<u64>) -> Option<
 
 /// Values per group in the bit-packed layout.
 const GROUP: usize = 64;
+
+fn width(v: u64) -> usize {
+    (64 - v.leading_zeros()) as usize
+}
+
+/// Bytes `groups_pack` would write for values given by `iter`.
+fn groups_size(values: impl Iterator<Item = u64>) -> usize {
+    let (mut total, mut count, mut widest) = (0, 0, 0);
+    for v in values {
+        widest = widest.max(width(v));
+        count += 1;
+        if count == GROUP {
+            total += 1 + (count * widest).div_ceil(8);
+            (count, widest) = (0, 0);
+        }
+    }
+    if count > 0 {
+        total += 1 + (count * widest).div_ceil(8);
+    }
+    total
+}
 
 /// Packs values in groups of 64, each group at the width of its largest
 /// value: one width byte, then the bits, least significant first.
@@ -191,22 +228,23 @@ const LAYOUT_GROUPS: u8 = 1;
 const LAYOUT_SPARSE: u8 = 2;
 
 /// Writes values in whichever layout is smallest, behind a layout byte.
+/// Sizes are computed first so only the winner is written.
 fn pack(values: &[u64], out: &mut Vec<u8>) -> Option<()> {
-    let mut best = (LAYOUT_SIMPLE8B, Vec::new());
-    simple8b_pack(values, &mut best.1)?;
-    let mut groups = Vec::new();
-    groups_pack(values, &mut groups);
-    if groups.len() < best.1.len() {
-        best = (LAYOUT_GROUPS, groups);
+    let s8 = simple8b_size(values)?;
+    let groups = groups_size(values.iter().copied());
+    let sparse = values.len().div_ceil(8) + groups_size(values.iter().filter(|&&v| v != 0).map(|v| v - 1));
+    if s8 <= groups && s8 <= sparse {
+        out.push(LAYOUT_SIMPLE8B);
+        simple8b_pack(values, out)
+    } else if groups <= sparse {
+        out.push(LAYOUT_GROUPS);
+        groups_pack(values, out);
+        Some(())
+    } else {
+        out.push(LAYOUT_SPARSE);
+        sparse_pack(values, out);
+        Some(())
     }
-    let mut sparse = Vec::new();
-    sparse_pack(values, &mut sparse);
-    if sparse.len() < best.1.len() {
-        best = (LAYOUT_SPARSE, sparse);
-    }
-    out.push(best.0);
-    out.extend_from_slice(&best.1);
-    Some(())
 }
 
 fn unpack(d: &mut Decoder<'_>, n: usize, out: &mut Vec<u64>) -> Option<()> {
@@ -458,6 +496,22 @@ mod tests {
         assert!(bytes.len() < 480, "{} bytes", bytes.len());
         let constant: Vec<(i64, f64)> = (0..480).map(|i| (i * 15_000, 1.0)).collect();
         assert!(encode(&constant, 0).unwrap().len() < 64);
+    }
+
+    #[test]
+    fn sizes_match_what_is_written() {
+        for values in [
+            vec![0u64; 300],
+            (0..300).map(|i| i * 7919 % 200).collect(),
+            vec![5, 0, 0, 9, 1 << 59],
+        ] {
+            let mut out = Vec::new();
+            simple8b_pack(&values, &mut out).unwrap();
+            assert_eq!(simple8b_size(&values), Some(out.len()));
+            out.clear();
+            groups_pack(&values, &mut out);
+            assert_eq!(groups_size(values.iter().copied()), out.len());
+        }
     }
 
     #[test]
