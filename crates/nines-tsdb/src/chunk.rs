@@ -509,16 +509,7 @@ mod tests {
             any::<i64>().prop_map(|t| t >> 4),
             proptest::collection::vec((step, value), 0..300),
         )
-            .prop_map(|(start, steps)| {
-                let mut t = start;
-                steps
-                    .into_iter()
-                    .map_while(|(d, v)| {
-                        t = t.checked_add(d)?;
-                        Some((t, v))
-                    })
-                    .collect()
-            })
+            .prop_map(|(start, steps)| crate::testing::accumulate(start, steps))
     }
 
     proptest! {

@@ -280,6 +280,7 @@ impl Db {
         let mut created: Vec<u32> = Vec::new();
         let mut sorted_buf: Vec<(&str, &str)> = Vec::new();
         let mut packed: Vec<u8> = Vec::with_capacity(256);
+        let mut prev: Option<u32> = None;
         let mut st = self.state.lock();
         for (i, s) in batch.iter().enumerate() {
             let pairs: &[(&str, &str)] = if needs_normalising(s.labels) {
@@ -291,8 +292,9 @@ impl Db {
                 s.labels
             };
             CompactLabels::encode_into(&mut packed, pairs.iter().copied());
-            let hash = hash_bytes(&packed);
-            let id = match st.head.find(hash, &packed) {
+            let hinted = prev.and_then(|p| st.head.find_after(p, &packed));
+            let hash = || hash_bytes(&packed);
+            let id = match hinted.or_else(|| st.head.find(hash(), &packed)) {
                 Some(id) => id,
                 None => {
                     // Only a new label set needs checking: one found in the
@@ -303,11 +305,15 @@ impl Db {
                         report.note(|| format!("series {i} ({}): {msg}", describe(pairs)));
                         continue;
                     }
-                    let id = st.head.create(hash, CompactLabels::from_packed(&packed));
+                    let id = st.head.create(hash(), CompactLabels::from_packed(&packed));
                     created.push(id);
                     id
                 }
             };
+            if let (Some(p), None) = (prev, hinted) {
+                st.head.set_hint(p, id);
+            }
+            prev = Some(id);
             for &(t, v) in s.samples {
                 match st.head.check(id, t, v) {
                     Verdict::Append => {

@@ -11,6 +11,9 @@ use crate::labels::{hash_bytes, CompactLabels};
 use crate::matcher::Matcher;
 use crate::postings::Postings;
 
+/// `next_hint` when there is none.
+const NO_HINT: u32 = u32::MAX;
+
 /// A sealed chunk.
 #[derive(Debug, Clone)]
 pub(crate) struct ClosedChunk {
@@ -37,6 +40,10 @@ pub(crate) struct MemSeries {
     /// Last accepted sample, including ones validated but not yet applied.
     pub last_t: i64,
     pub last_v: u64,
+    /// The series that followed this one in the last append batch.
+    /// Senders repeat their order scrape after scrape, so this usually
+    /// names the next series without a hash-table lookup.
+    next_hint: u32,
 }
 
 impl MemSeries {
@@ -48,6 +55,7 @@ impl MemSeries {
             open_end: i64::MIN,
             last_t: i64::MIN,
             last_v: 0,
+            next_hint: NO_HINT,
         }
     }
 
@@ -156,6 +164,20 @@ impl Head {
 
     pub(crate) fn live_series(&self) -> usize {
         self.live
+    }
+
+    /// The series `prev`'s hint names, if its labels are `packed`.
+    pub(crate) fn find_after(&self, prev: u32, packed: &[u8]) -> Option<u32> {
+        let hint = self.series.get(prev as usize)?.as_ref()?.next_hint;
+        let candidate = self.series.get(hint as usize)?.as_ref()?;
+        (candidate.labels.as_bytes() == packed).then_some(hint)
+    }
+
+    /// Remembers that `next` followed `prev`.
+    pub(crate) fn set_hint(&mut self, prev: u32, next: u32) {
+        if let Some(Some(s)) = self.series.get_mut(prev as usize) {
+            s.next_hint = next;
+        }
     }
 
     /// Finds a series by its packed labels (see `CompactLabels`) and their

@@ -21,6 +21,9 @@ mod postings;
 mod series;
 mod wal;
 
+#[cfg(test)]
+mod testing;
+
 pub use block::{BlockMeta, BlockStats};
 pub use db::{AppendReport, Db, DbStats, Limits, Options, SeriesSamples, SnapshotReport};
 pub use error::{Error, Result};

@@ -348,3 +348,30 @@ fn matchers_select_like_a_brute_force_scan_across_head_and_blocks() {
         }
     }
 }
+
+#[test]
+fn series_order_changes_between_batches_do_not_mix_series_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), opts(), clock(0).1).unwrap();
+    let names = ["a", "b", "c", "d"];
+    let labels: Vec<[(&str, &str); 1]> = names.iter().map(|n| [("__name__", *n)]).collect();
+    let orders: [&[usize]; 4] = [&[0, 1, 2, 3], &[0, 2, 1, 3], &[3, 2, 1, 0], &[1, 0, 3]];
+    for (step, order) in orders.iter().enumerate() {
+        let samples: Vec<[(i64, f64); 1]> = order.iter().map(|&i| [(step as i64 * 1000, i as f64)]).collect();
+        let batch: Vec<SeriesSamples> = order
+            .iter()
+            .zip(&samples)
+            .map(|(&i, s)| SeriesSamples {
+                labels: &labels[i],
+                samples: s,
+            })
+            .collect();
+        assert_eq!(db.append(&batch).unwrap().appended, order.len() as u64);
+    }
+    for (i, n) in names.iter().enumerate() {
+        let got = &all_samples(&db, &[name(n)])[0].1;
+        assert!(got.iter().all(|s| s.1 == i as f64), "{n}: {got:?}");
+        let expected = orders.iter().filter(|o| o.contains(&i)).count();
+        assert_eq!(got.len(), expected, "{n}");
+    }
+}
