@@ -153,7 +153,14 @@ impl<'a> Reader<'a> {
     }
 }
 
+#[inline]
 fn utf8<'a>(bytes: &'a [u8], at: usize, what: &str) -> Result<&'a str, DecodeError> {
+    if bytes.is_ascii() {
+        // SAFETY: every ASCII byte sequence is valid UTF-8. Label strings
+        // are nearly always ASCII, and this skips the general validator's
+        // per-call cost on the hottest decode path.
+        return Ok(unsafe { std::str::from_utf8_unchecked(bytes) });
+    }
     std::str::from_utf8(bytes).map_err(|e| DecodeError {
         offset: at + e.valid_up_to(),
         reason: format!("{what} is not valid UTF-8"),
