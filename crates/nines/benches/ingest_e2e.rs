@@ -5,7 +5,7 @@
 //!
 //! Run (release build of nines is used):
 //!   taskset -c 0 cargo bench -p nines --bench ingest_e2e -- [--series N] [--hours H]
-//!       [--targets nines,prometheus,victoria-metrics] [--server-cpu 1]
+//!       [--targets nines,prometheus,victoria-metrics] [--server-cpu 1] [--shuffle]
 //!
 //! The load: N series (default 100,000) of `Workload` data, H hours
 //! (default 2) at a 15 s interval filling the most recent complete 2 h
@@ -32,6 +32,9 @@ struct Args {
     hours: f64,
     targets: Vec<String>,
     cpu: String,
+    /// Send the series in a new random order every scrape: the worst case
+    /// for nines's series-order hint (real senders keep their order).
+    shuffle: bool,
 }
 
 fn args() -> Args {
@@ -40,6 +43,7 @@ fn args() -> Args {
         hours: 2.0,
         targets: vec!["nines".into(), "prometheus".into(), "victoria-metrics".into()],
         cpu: "1".into(),
+        shuffle: false,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -50,6 +54,11 @@ fn args() -> Args {
             "--hours" => a.hours = val.parse().expect("--hours H"),
             "--targets" => a.targets = val.split(',').map(String::from).collect(),
             "--server-cpu" => a.cpu = val,
+            "--shuffle" => {
+                a.shuffle = true;
+                i += 1;
+                continue;
+            }
             _ => {
                 i += 1;
                 continue;
@@ -87,11 +96,11 @@ fn encode_labels(labels: &[(String, String)]) -> Vec<u8> {
 }
 
 /// One snappy-compressed `WriteRequest` for series `range` at time `t`.
-fn encode_request(labels: &[Vec<u8>], values: &[f64], range: std::ops::Range<usize>, t: i64) -> Vec<u8> {
-    let mut req = Vec::with_capacity(range.len() * 200);
+fn encode_request(labels: &[Vec<u8>], values: &[f64], series: &[usize], t: i64) -> Vec<u8> {
+    let mut req = Vec::with_capacity(series.len() * 200);
     let mut ts = Vec::with_capacity(256);
     let mut sample = Vec::with_capacity(20);
-    for i in range {
+    for &i in series {
         ts.clear();
         ts.extend_from_slice(&labels[i]);
         sample.clear();
@@ -259,10 +268,17 @@ fn main() {
         let url = format!("{}/api/v1/write", t.base);
         let mut work = Workload::new(a.series);
         let mut values = vec![0.0; a.series];
+        let mut order: Vec<usize> = (0..a.series).collect();
+        let mut rng = workload::Rng(0x5EED);
         for k in 0..steps {
             work.step();
             for (i, v) in values.iter_mut().enumerate() {
                 *v = work.value(i);
+            }
+            if a.shuffle {
+                for i in (1..order.len()).rev() {
+                    order.swap(i, rng.below(i as u64 + 1) as usize);
+                }
             }
             let ts = first + k as i64 * STEP_MS;
             let next = AtomicUsize::new(0);
@@ -273,7 +289,7 @@ fn main() {
                     s.spawn(|| loop {
                         let b = next.fetch_add(1, Ordering::Relaxed);
                         let Some(range) = batches.get(b) else { break };
-                        let body = encode_request(&labels, &values, range.clone(), ts);
+                        let body = encode_request(&labels, &values, &order[range.clone()], ts);
                         let r = agent
                             .post(&url)
                             .set("Content-Type", "application/x-protobuf")
