@@ -13,7 +13,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
-use nines_tsdb::{AppendReport, SeriesSamples};
+use nines_tsdb::{AppendReport, OldSamples, SeriesSamples};
 use serde::Deserialize;
 
 use crate::body::read_limited;
@@ -179,7 +179,7 @@ impl ImportState {
                 .zip(&pending)
                 .map(|(l, (_, s))| SeriesSamples { labels: l, samples: s })
                 .collect();
-            db.append(&batch)
+            db.append_with(&batch, OldSamples::Backfill)
         })
         .await
         .map_err(|e| ApiError::internal(format!("import task failed: {e}")))??;
@@ -189,6 +189,7 @@ impl ImportState {
         merged.out_of_order += r.out_of_order;
         merged.conflicts += r.conflicts;
         merged.too_old += r.too_old;
+        merged.backfilled += r.backfilled;
         merged.invalid_series += r.invalid_series;
         merged.invalid_series_samples += r.invalid_series_samples;
         for e in r.errors {

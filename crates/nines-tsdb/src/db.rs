@@ -22,6 +22,8 @@ const HOUR: i64 = 3_600_000;
 
 /// A series' labels with head chunks copied out for writing a block.
 type SeriesChunks = (CompactLabels, Vec<ClosedChunk>);
+/// A series' labels with decoded samples.
+type SeriesChunksOwned = (CompactLabels, Vec<(i64, f64)>);
 /// Series per series record in a checkpoint, to keep records bounded.
 const CHECKPOINT_SERIES_PER_RECORD: usize = 10_000;
 /// Rejections described in detail per append; the rest are only counted.
@@ -101,6 +103,17 @@ pub struct SeriesSamples<'a> {
     pub samples: &'a [(i64, f64)],
 }
 
+/// What `Db::append_with` does with samples older than the head's lower
+/// bound (their time range is already in blocks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OldSamples {
+    /// Refuse them, counted as `too_old` (remote_write, like Prometheus).
+    Refuse,
+    /// Write them straight into new blocks, which compaction merges with
+    /// the blocks already there (import of history).
+    Backfill,
+}
+
 /// What happened to one append batch.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct AppendReport {
@@ -112,8 +125,10 @@ pub struct AppendReport {
     pub out_of_order: u64,
     /// Samples with a stored timestamp but another value.
     pub conflicts: u64,
-    /// Samples older than the head's lower bound.
+    /// Samples older than the head's lower bound, refused.
     pub too_old: u64,
+    /// Samples older than the head's lower bound, written into blocks.
+    pub backfilled: u64,
     /// Samples of series whose labels were refused.
     pub invalid_series_samples: u64,
     /// Series whose labels were refused.
@@ -274,7 +289,13 @@ impl Db {
     /// returns; invalid series and refused samples are counted in the
     /// report and do not stop the rest. An `Err` means nothing was stored.
     pub fn append(&self, batch: &[SeriesSamples<'_>]) -> Result<AppendReport> {
+        self.append_with(batch, OldSamples::Refuse)
+    }
+
+    /// [`Db::append`], choosing what happens to samples older than the head.
+    pub fn append_with(&self, batch: &[SeriesSamples<'_>], old: OldSamples) -> Result<AppendReport> {
         let mut report = AppendReport::default();
+        let mut backfill: Vec<SeriesChunksOwned> = Vec::new();
         let total: usize = batch.iter().map(|s| s.samples.len()).sum();
         let mut accepted: Vec<(u32, i64, f64)> = Vec::with_capacity(total);
         let mut created: Vec<u32> = Vec::new();
@@ -314,6 +335,7 @@ impl Db {
                 st.head.set_hint(p, id);
             }
             prev = Some(id);
+            let mut backfill_slot: Option<usize> = None;
             for &(t, v) in s.samples {
                 match st.head.check(id, t, v) {
                     Verdict::Append => {
@@ -321,6 +343,13 @@ impl Db {
                         accepted.push((id, t, v));
                     }
                     Verdict::Duplicate => report.duplicates += 1,
+                    Verdict::Reject(Rejection::TooOld) if old == OldSamples::Backfill => {
+                        let slot = *backfill_slot.get_or_insert_with(|| {
+                            backfill.push((CompactLabels::from_packed(&packed), Vec::new()));
+                            backfill.len() - 1
+                        });
+                        backfill[slot].1.push((t, v));
+                    }
                     Verdict::Reject(r) => {
                         let min_valid = st.head.min_valid;
                         match r {
@@ -369,6 +398,17 @@ impl Db {
         }
         drop(st);
         report.appended = accepted.len() as u64;
+        if !backfill.is_empty() {
+            let n: u64 = backfill.iter().map(|s| s.1.len() as u64).sum();
+            match self.write_backfill(backfill) {
+                Ok(()) => report.backfilled = n,
+                Err(e) => {
+                    // The head part is stored; say what was not.
+                    report.too_old += n;
+                    report.note(|| format!("{n} samples older than the head could not be written to blocks: {e}"));
+                }
+            }
+        }
         let s = &self.stats;
         s.samples_appended.fetch_add(report.appended, Ordering::Relaxed);
         s.samples_duplicate.fetch_add(report.duplicates, Ordering::Relaxed);
@@ -378,6 +418,46 @@ impl Db {
         s.samples_invalid_series
             .fetch_add(report.invalid_series_samples, Ordering::Relaxed);
         Ok(report)
+    }
+
+    /// Writes samples older than the head into new blocks, one per block
+    /// range they fall in. Compaction later merges them with overlapping
+    /// blocks; until then queries merge them.
+    fn write_backfill(&self, series: Vec<SeriesChunksOwned>) -> Result<()> {
+        let _m = self.maintenance.lock();
+        let range = self.opts.block_duration_ms;
+        let mut by_window: BTreeMap<i64, Vec<SeriesChunksOwned>> = BTreeMap::new();
+        for (labels, samples) in series {
+            let mut parts: BTreeMap<i64, Vec<(i64, f64)>> = BTreeMap::new();
+            for s in samples {
+                parts.entry(s.0.div_euclid(range)).or_default().push(s);
+            }
+            for (w, part) in parts {
+                by_window.entry(w).or_default().push((labels.clone(), part));
+            }
+        }
+        for (_, mut list) in by_window {
+            list.sort_by(|a, b| a.0.pairs().cmp(b.0.pairs()));
+            // One batch may carry the same series twice: merge them.
+            let mut merged: Vec<SeriesChunksOwned> = Vec::with_capacity(list.len());
+            for (labels, samples) in list {
+                match merged.last_mut() {
+                    Some(last) if last.0 == labels => last.1.extend(samples),
+                    _ => merged.push((labels, samples)),
+                }
+            }
+            let mut writer = BlockWriter::new(&blocks_dir(&self.dir))?;
+            for (labels, mut samples) in merged {
+                samples.sort_by_key(|s| s.0);
+                samples.dedup_by_key(|s| s.0);
+                writer.add_series(labels, &samples)?;
+            }
+            if let Some(block) = writer.finish(1, Vec::new())? {
+                tracing::info!(id = %block.meta().id, min = block.meta().min_time, max = block.meta().max_time, "backfilled block");
+                self.blocks.write().push(Arc::new(block));
+            }
+        }
+        Ok(())
     }
 
     fn check_labels(&self, pairs: &[(&str, &str)]) -> std::result::Result<(), String> {

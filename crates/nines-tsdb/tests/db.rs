@@ -375,3 +375,54 @@ fn series_order_changes_between_batches_do_not_mix_series_up() {
         assert_eq!(got.len(), expected, "{n}");
     }
 }
+
+#[test]
+fn history_older_than_the_head_is_backfilled_into_blocks_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, c) = clock(0);
+    let db = Db::open(dir.path(), opts(), c.clone()).unwrap();
+    let l = [("__name__", "hist"), ("a", "1")];
+    // Recent data first, flushed: the head's lower bound moves past it.
+    db.append(&[SeriesSamples {
+        labels: &l,
+        samples: &[(10 * H, 1.0)],
+    }])
+    .unwrap();
+    db.flush().unwrap();
+    let old: Vec<(i64, f64)> = (0..(5 * 240)).map(|k| (k * 15_000, k as f64)).collect();
+    // Plain append refuses it, as remote_write does.
+    let r = db
+        .append(&[SeriesSamples {
+            labels: &l,
+            samples: &old,
+        }])
+        .unwrap();
+    assert_eq!((r.appended, r.too_old, r.backfilled), (0, 1200, 0));
+    // Backfill writes it into blocks, one per 2 h range, the same series
+    // twice in a batch included.
+    let r = db
+        .append_with(
+            &[
+                SeriesSamples {
+                    labels: &l,
+                    samples: &old[..600],
+                },
+                SeriesSamples {
+                    labels: &l,
+                    samples: &old[600..],
+                },
+            ],
+            nines_tsdb::OldSamples::Backfill,
+        )
+        .unwrap();
+    assert_eq!((r.appended, r.too_old, r.backfilled), (0, 0, 1200), "{r:?}");
+    let got = &all_samples(&db, &[name("hist")])[0].1;
+    assert_eq!(got.len(), 1201);
+    assert_eq!(got[..1200], old[..]);
+    // Survives a restart, and maintenance compacts the backfilled blocks.
+    db.maintain().unwrap();
+    drop(db);
+    let db = Db::open(dir.path(), opts(), c).unwrap();
+    assert_eq!(all_samples(&db, &[name("hist")])[0].1.len(), 1201);
+    assert!(db.blocks().len() <= 3, "{:?}", db.blocks());
+}

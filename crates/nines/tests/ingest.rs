@@ -256,3 +256,28 @@ fn write_config(dir: &std::path::Path, text: &str) -> String {
     std::fs::write(&p, text).unwrap();
     p.to_string_lossy().to_string()
 }
+
+#[test]
+fn import_backfills_history_that_remote_write_refuses() {
+    let (_d, s) = start();
+    let recent = WriteRequest {
+        timeseries: vec![series(&[("__name__", "hist")], &[(100_000_000, 1.0)])],
+    };
+    assert_eq!(s.remote_write(&recent).0, 204);
+    assert_eq!(s.post("/api/v1/admin/flush", "text/plain", b"").0, 200);
+    // remote_write refuses samples behind the head, as Prometheus does...
+    let old = WriteRequest {
+        timeseries: vec![series(&[("__name__", "hist")], &[(1000, 5.0)])],
+    };
+    let (code, body) = s.remote_write(&old);
+    assert_eq!(code, 400);
+    assert!(body.contains("too old 1"), "{body}");
+    // ...import writes them into blocks.
+    let line = r#"{"metric":{"__name__":"hist"},"values":[5,6,7],"timestamps":[1000,16000,31000]}"#;
+    let (code, body) = s.post("/api/v1/import", "application/json", line.as_bytes());
+    assert_eq!(code, 204, "{body}");
+    assert_eq!(
+        points(&s.export("hist")[0]),
+        vec![(1000, 5.0), (16_000, 6.0), (31_000, 7.0), (100_000_000, 1.0)]
+    );
+}
