@@ -528,21 +528,27 @@ impl Db {
             }
         }
         {
-            let st = self.state.lock();
-            for id in st.head.select(matchers) {
-                let Some(s) = st.head.series[id as usize].as_ref() else {
-                    continue;
-                };
-                let chunks = s.chunks_in(mint, maxt);
-                if chunks.is_empty() {
-                    continue;
-                }
+            // Under the lock only cheap clones (chunks are shared, labels one
+            // allocation); building label sets waits until ingestion can go on.
+            let picked: Vec<SeriesChunks> = {
+                let st = self.state.lock();
+                st.head
+                    .select(matchers)
+                    .into_iter()
+                    .filter_map(|id| {
+                        let s = st.head.series[id as usize].as_ref()?;
+                        let chunks = s.chunks_in(mint, maxt);
+                        (!chunks.is_empty()).then(|| (s.labels.clone(), chunks))
+                    })
+                    .collect()
+            };
+            for (labels, chunks) in picked {
                 let refs = chunks.into_iter().map(|c| ChunkRef {
                     min_t: c.min_t,
                     max_t: c.max_t,
                     data: ChunkData::Shared(c.encoding, c.data),
                 });
-                by_labels.entry(s.labels.to_labels()).or_default().extend(refs);
+                by_labels.entry(labels.to_labels()).or_default().extend(refs);
             }
         }
         Ok(by_labels
