@@ -1,5 +1,5 @@
-//! Interoperability with a real remote_write sender: Debian's Prometheus
-//! scrapes itself and remote-writes to a real `nines serve`.
+//! Interoperability with real remote_write senders: Debian's Prometheus and
+//! vmagent scrape themselves and remote-write to a real `nines serve`.
 
 mod common;
 
@@ -73,6 +73,61 @@ fn prometheus_remote_write_lands_in_nines() {
         .all(|v| v.as_f64() == Some(1.0)));
     assert_eq!(build_info.len(), 1, "prometheus_build_info should arrive too");
     // Many metric families arrive, with their label sets intact.
+    let (_, body) = nines.get("/api/v1/label/__name__/values");
+    let names: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(names["data"].as_array().unwrap().len() > 50, "{names}");
+}
+
+#[test]
+fn vmagent_remote_write_lands_in_nines() {
+    // From Debian's victoria-metrics package, which CI installs.
+    let bin = std::env::var("VMAGENT_BIN").unwrap_or_else(|_| "/usr/bin/vmagent".into());
+    assert!(
+        std::path::Path::new(&bin).exists(),
+        "{bin} not found: apt-get install victoria-metrics"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let nines = Server::start(&dir.path().join("nines"), &[]);
+    let port = free_port();
+    let config = format!(
+        "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: vmagent\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
+    );
+    let config_path = dir.path().join("scrape.yml");
+    std::fs::write(&config_path, config).unwrap();
+    let mut agent = Command::new(&bin)
+        .arg(format!("-promscrape.config={}", config_path.display()))
+        .arg(format!("-remoteWrite.url={}/api/v1/write", nines.url))
+        .arg(format!(
+            "-remoteWrite.tmpDataPath={}",
+            dir.path().join("vmagent").display()
+        ))
+        .arg(format!("-httpListenAddr=127.0.0.1:{port}"))
+        .arg("-remoteWrite.flushInterval=1s")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start vmagent");
+
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut found = Vec::new();
+    while Instant::now() < deadline {
+        found = nines.export(r#"up{job="vmagent"}"#);
+        if found
+            .first()
+            .is_some_and(|l| l["values"].as_array().is_some_and(|v| v.len() >= 2))
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let _ = agent.kill();
+    let _ = agent.wait();
+    assert!(
+        !found.is_empty(),
+        "no up{{job=\"vmagent\"}} series arrived from vmagent"
+    );
+    assert_eq!(found[0]["metric"]["instance"], format!("127.0.0.1:{port}"));
     let (_, body) = nines.get("/api/v1/label/__name__/values");
     let names: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert!(names["data"].as_array().unwrap().len() > 50, "{names}");
