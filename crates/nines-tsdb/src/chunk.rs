@@ -486,14 +486,8 @@ pub fn encode_all(samples: &[(i64, f64)]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::same;
     use proptest::prelude::*;
-
-    fn same(a: &[(i64, f64)], b: &[(i64, f64)]) -> bool {
-        a.len() == b.len()
-            && a.iter()
-                .zip(b)
-                .all(|(x, y)| x.0 == y.0 && x.1.to_bits() == y.1.to_bits())
-    }
 
     fn arb_samples() -> impl Strategy<Value = Vec<(i64, f64)>> {
         let value = prop_oneof![

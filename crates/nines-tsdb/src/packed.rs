@@ -423,19 +423,13 @@ fn decode_inner(bytes: &[u8], base_t: i64) -> Option<Vec<(i64, f64)>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::same;
     use proptest::prelude::*;
 
     fn round_trip(samples: &[(i64, f64)]) -> Option<Vec<(i64, f64)>> {
         let base = samples.first().map_or(0, |s| s.0);
         let bytes = encode(samples, base)?;
         Some(decode(&bytes, base).expect("decodes what it encoded"))
-    }
-
-    fn same(a: &[(i64, f64)], b: &[(i64, f64)]) -> bool {
-        a.len() == b.len()
-            && a.iter()
-                .zip(b)
-                .all(|(x, y)| x.0 == y.0 && x.1.to_bits() == y.1.to_bits())
     }
 
     fn arb_samples() -> impl Strategy<Value = Vec<(i64, f64)>> {

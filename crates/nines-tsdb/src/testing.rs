@@ -12,3 +12,11 @@ pub(crate) fn accumulate(start: i64, steps: Vec<(i64, f64)>) -> Vec<(i64, f64)> 
         })
         .collect()
 }
+
+/// Same timestamps and bit-identical values (NaNs included).
+pub(crate) fn same(a: &[(i64, f64)], b: &[(i64, f64)]) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|(x, y)| x.0 == y.0 && x.1.to_bits() == y.1.to_bits())
+}

@@ -8,6 +8,22 @@ use std::time::{Duration, Instant};
 
 use common::Server;
 
+/// Senders ship within seconds; poll nines until the selector has two
+/// samples (an outside process's progress, not a timer of ours) or 90 s pass.
+fn wait_for_samples(nines: &Server, selector: &str) -> Vec<serde_json::Value> {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let found = nines.export(selector);
+        let enough = found
+            .first()
+            .is_some_and(|l| l["values"].as_array().is_some_and(|v| v.len() >= 2));
+        if enough || Instant::now() >= deadline {
+            return found;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -44,20 +60,7 @@ fn prometheus_remote_write_lands_in_nines() {
         .spawn()
         .expect("start prometheus");
 
-    // Prometheus ships its WAL to remote storage within a few seconds; poll
-    // nines (an outside process's progress, not a timer of ours).
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let mut found = Vec::new();
-    while Instant::now() < deadline {
-        found = nines.export(r#"up{job="prom"}"#);
-        let enough = found
-            .first()
-            .is_some_and(|l| l["values"].as_array().is_some_and(|v| v.len() >= 2));
-        if enough {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    let found = wait_for_samples(&nines, r#"up{job="prom"}"#);
     let build_info = nines.export("prometheus_build_info");
     let _ = prom.kill();
     let _ = prom.wait();
@@ -109,18 +112,7 @@ fn vmagent_remote_write_lands_in_nines() {
         .spawn()
         .expect("start vmagent");
 
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let mut found = Vec::new();
-    while Instant::now() < deadline {
-        found = nines.export(r#"up{job="vmagent"}"#);
-        if found
-            .first()
-            .is_some_and(|l| l["values"].as_array().is_some_and(|v| v.len() >= 2))
-        {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    let found = wait_for_samples(&nines, r#"up{job="vmagent"}"#);
     let _ = agent.kill();
     let _ = agent.wait();
     assert!(
