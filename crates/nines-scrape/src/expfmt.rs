@@ -430,7 +430,9 @@ pub fn fuzz_parse(body: &[u8], open_metrics: bool) -> usize {
 mod tests {
     use super::*;
 
-    fn all(body: &str, format: Format) -> Result<Vec<(String, Vec<(String, String)>, f64, Option<i64>)>, ParseError> {
+    type Parsed = (String, Vec<(String, String)>, f64, Option<i64>);
+
+    fn all(body: &str, format: Format) -> Result<Vec<Parsed>, ParseError> {
         let mut p = Parser::new(body.as_bytes(), format);
         let mut out = Vec::new();
         while let Some(s) = p.next_sample()? {

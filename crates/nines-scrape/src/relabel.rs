@@ -79,6 +79,9 @@ impl Rule {
     /// Compiles and checks one rule the way Prometheus validates it.
     pub fn compile(c: &RelabelConfig) -> Result<Self, RelabelError> {
         let pattern = c.regex.as_deref().unwrap_or("(.*)");
+        // Checked alone first so an error shows the pattern as written,
+        // not our anchored wrapper.
+        Regex::new(pattern).map_err(|e| RelabelError(format!("invalid regex {pattern:?}: {e}")))?;
         let regex = Regex::new(&format!("^(?s:{pattern})$"))
             .map_err(|e| RelabelError(format!("invalid regex {pattern:?}: {e}")))?;
         let target = c.target_label.clone().unwrap_or_default();

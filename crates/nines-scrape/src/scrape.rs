@@ -24,10 +24,13 @@ pub const SYNTHETIC: [&str; 5] = [
     "scrape_series_added",
 ];
 
+/// A cached series' final labels, sorted by name.
+type FinalLabels = Box<[(Box<str>, Box<str>)]>;
+
 struct Entry {
     /// Final labels as (name, value), sorted; `None` if metric relabeling
     /// dropped the series.
-    labels: Option<Box<[(Box<str>, Box<str>)]>>,
+    labels: Option<FinalLabels>,
     /// The scrape iteration that last saw the series (0: none succeeded).
     last_seen: u64,
     /// The exposition gave the sample a timestamp: no staleness markers,
@@ -218,7 +221,7 @@ impl TargetState {
 
     /// Labels for a series seen for the first time: target labels merged
     /// the Prometheus way, then metric relabeling, then the limits.
-    fn final_labels(&self, spec: &ScrapeSpec, series: &[u8]) -> Result<Option<Box<[(Box<str>, Box<str>)]>>, String> {
+    fn final_labels(&self, spec: &ScrapeSpec, series: &[u8]) -> Result<Option<FinalLabels>, String> {
         let parsed = parse_series(series)?;
         let mut labels: LabelSet = Vec::with_capacity(parsed.labels.len() + self.target.labels.len() + 1);
         for (n, v) in &parsed.labels {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use axum::routing::{get, post};
 use axum::Router;
+use nines_scrape::ScrapeManager;
 use nines_tsdb::Db;
 
 mod admin;
@@ -16,9 +17,11 @@ mod metadata;
 pub mod params;
 pub mod prompb;
 mod query;
+mod targets;
 
 pub use error::ApiError;
 pub use ingest::parse_special;
+pub use targets::{rfc3339, targets_json, Reload};
 
 /// Request size limits.
 #[derive(Debug, Clone)]
@@ -40,12 +43,16 @@ impl Default for HttpLimits {
 }
 
 /// What every handler shares.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct AppState {
     /// The store.
     pub db: Arc<Db>,
     /// Size limits.
     pub limits: HttpLimits,
+    /// The scrape jobs, when scraping runs.
+    pub scrape: Option<Arc<ScrapeManager>>,
+    /// Re-reads the config for `POST /-/reload`.
+    pub reloader: Option<Arc<dyn Reload>>,
 }
 
 /// Every route nines serves.
@@ -59,6 +66,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/label/{name}/values", get(metadata::label_values))
         .route("/api/v1/admin/flush", post(admin::flush))
         .route("/api/v1/admin/backup", post(admin::backup))
+        .route("/api/v1/targets", get(targets::targets))
+        .route("/-/reload", post(targets::reload).put(targets::reload))
         .route("/-/healthy", get(|| async { "nines is Healthy.\n" }))
         .route("/-/ready", get(|| async { "nines is Ready.\n" }))
         .fallback(|| async {

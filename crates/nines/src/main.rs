@@ -1,7 +1,9 @@
 //! The `nines` binary: CLI, configuration, wiring and background tasks.
 
 mod config;
+mod reload;
 mod serve;
+mod targets;
 mod units;
 
 use std::path::PathBuf;
@@ -52,6 +54,19 @@ enum Command {
         #[arg(long, default_value = "http://127.0.0.1:9999")]
         server: String,
     },
+    /// Show the scrape targets of a running server and how their last
+    /// scrape went.
+    Targets {
+        /// The running server.
+        #[arg(long, default_value = "http://127.0.0.1:9999")]
+        server: String,
+        /// Only targets of this job.
+        #[arg(long)]
+        job: Option<String>,
+        /// `table` or `json` (the API's data as returned).
+        #[arg(long, short, default_value = "table")]
+        output: targets::Output,
+    },
 }
 
 fn main() -> ExitCode {
@@ -66,6 +81,7 @@ fn main() -> ExitCode {
         } => serve::run(config, listen, data_dir),
         Command::Check { config } => check(&config),
         Command::Backup { dir, server } => backup(&dir, &server),
+        Command::Targets { server, job, output } => targets::run(&server, job.as_deref(), output),
     }
 }
 

@@ -6,12 +6,15 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
-use nines_server::{AppState, HttpLimits};
+use nines_scrape::ScrapeManager;
+use nines_server::{AppState, HttpLimits, Reload};
 use nines_tsdb::{Db, Limits, Options};
 
 use crate::config::{self, Config};
+use crate::reload::{Overrides, Reloader};
 
 pub fn run(config_path: Option<PathBuf>, listen: Option<String>, data_dir: Option<PathBuf>) -> ExitCode {
+    let overrides = Overrides { listen, data_dir };
     let mut config = match &config_path {
         Some(p) => match config::load(p) {
             Ok(c) => c,
@@ -25,12 +28,7 @@ pub fn run(config_path: Option<PathBuf>, listen: Option<String>, data_dir: Optio
         },
         None => Config::default(),
     };
-    if let Some(l) = listen {
-        config.server.listen = l;
-    }
-    if let Some(d) = data_dir {
-        config.storage.path = d;
-    }
+    overrides.apply(&mut config);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -38,7 +36,7 @@ pub fn run(config_path: Option<PathBuf>, listen: Option<String>, data_dir: Optio
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve(config)) {
+    match runtime.block_on(serve(config, config_path, overrides)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");
@@ -65,7 +63,7 @@ fn store_options(c: &Config) -> Options {
     }
 }
 
-async fn serve(config: Config) -> Result<(), String> {
+async fn serve(config: Config, config_path: Option<PathBuf>, overrides: Overrides) -> Result<(), String> {
     let dir = config.storage.path.clone();
     let opts = store_options(&config);
     let db = tokio::task::spawn_blocking(move || Db::open(&dir, opts, nines_clock::system()))
@@ -116,13 +114,27 @@ async fn serve(config: Config) -> Result<(), String> {
         max_body_bytes: usize::try_from(config.ingest.max_body_size.0).unwrap_or(usize::MAX),
         max_decompressed_bytes: usize::try_from(config.ingest.max_decompressed_size.0).unwrap_or(usize::MAX),
     };
-    let app = nines_server::router(AppState { db: db.clone(), limits });
+    let scrape = ScrapeManager::new(db.clone(), nines_clock::system());
+    scrape.apply(config.scrape_specs()?).map_err(|e| e.to_string())?;
+    let reloader: Option<Arc<dyn Reload>> = config_path
+        .map(|path| Arc::new(Reloader::new(path, overrides, scrape.clone(), config.clone())) as Arc<dyn Reload>);
+    if let Some(r) = reloader.clone() {
+        background.push(tokio::spawn(reload_on_sighup(r)));
+    }
+    let app = nines_server::router(AppState {
+        db: db.clone(),
+        limits,
+        scrape: Some(scrape.clone()),
+        reloader,
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(|e| format!("server failed: {e}"))?;
 
-    tracing::info!("shutting down: persisting the head");
+    tracing::info!("shutting down: stopping scrapes, persisting the head");
+    scrape.shutdown().await;
+    drop(scrape);
     for task in background {
         task.abort();
         let _ = task.await;
@@ -134,6 +146,18 @@ async fn serve(config: Config) -> Result<(), String> {
         .map_err(|e| format!("clean shutdown failed: {e}"))?;
     tracing::info!("stopped");
     Ok(())
+}
+
+async fn reload_on_sighup(reloader: Arc<dyn Reload>) {
+    let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+        tracing::warn!("cannot listen for SIGHUP; reload with POST /-/reload");
+        return;
+    };
+    while hup.recv().await.is_some() {
+        let r = reloader.clone();
+        // The outcome is logged by the reloader itself.
+        let _ = tokio::task::spawn_blocking(move || r.reload()).await;
+    }
 }
 
 async fn shutdown_signal() {

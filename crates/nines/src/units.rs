@@ -106,7 +106,7 @@ impl<'de> Deserialize<'de> for Duration {
 }
 
 /// A size in bytes: `0`, `4096`, `512KiB`, `128MiB`, `10GB`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ByteSize(pub u64);
 
 const SIZE_UNITS: [(&str, u64); 11] = [

@@ -6,12 +6,19 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
 use prost::Message;
+
+pub mod exporter;
 
 pub struct Server {
     pub child: Child,
     pub url: String,
     pub data_dir: PathBuf,
+    /// Everything the server logged so far.
+    pub stderr: Arc<Mutex<String>>,
 }
 
 impl Server {
@@ -36,10 +43,25 @@ impl Server {
             }
             panic!("nines did not start: {line:?} {err}");
         };
+        // Drain stderr so a chatty server never blocks on a full pipe.
+        let stderr = Arc::new(Mutex::new(String::new()));
+        if let Some(mut e) = child.stderr.take() {
+            let sink = stderr.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = e.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+                }
+            });
+        }
         Server {
             url: url.to_string(),
             child,
             data_dir: data_dir.to_path_buf(),
+            stderr,
         }
     }
 
@@ -172,4 +194,17 @@ pub fn points(line: &serde_json::Value) -> Vec<(i64, f64)> {
         .zip(vs)
         .map(|(t, v)| (t.as_i64().unwrap(), v.as_f64().unwrap_or(f64::NAN)))
         .collect()
+}
+
+/// Polls `check` until it returns `Some`, failing after `limit`. For
+/// waiting on what a running server does on its own schedule.
+pub fn wait_until<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

@@ -9,6 +9,10 @@ use serde::Deserialize;
 
 use crate::units::{ByteSize, Duration};
 
+pub mod scrape;
+
+pub use scrape::{GlobalConfig, ScrapeConfig};
+
 /// The whole configuration tree.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -19,10 +23,58 @@ pub struct Config {
     pub storage: StorageConfig,
     /// Limits on what ingestion accepts.
     pub ingest: IngestConfig,
+    /// Defaults for scrape jobs (Prometheus's `global:`).
+    pub global: GlobalConfig,
+    /// Scrape jobs (Prometheus's `scrape_configs:`).
+    pub scrape_configs: Vec<ScrapeConfig>,
+}
+
+impl Config {
+    /// The scrape jobs in runtime form with their fingerprints.
+    pub fn scrape_specs(&self) -> Result<Vec<(nines_scrape::ScrapeSpec, u64)>, String> {
+        self.scrape_configs
+            .iter()
+            .map(|c| {
+                c.to_spec(&self.global)
+                    .map_err(|e| format!("scrape job {}: {e}", c.job_name))
+            })
+            .collect()
+    }
+}
+
+/// One step of a path to a config key: a map key or a list position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Key {
+    /// A map key.
+    Name(&'static str),
+    /// A list item, 0-based.
+    Index(usize),
+}
+
+impl From<&'static str> for Key {
+    fn from(s: &'static str) -> Self {
+        Key::Name(s)
+    }
+}
+
+fn key_path(keys: &[Key]) -> String {
+    let mut out = String::new();
+    for k in keys {
+        match k {
+            Key::Name(n) => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(n);
+            }
+            Key::Index(i) => out.push_str(&format!("[{i}]")),
+        }
+    }
+    out
 }
 
 /// `server:`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
     /// Address to listen on.
@@ -38,7 +90,7 @@ impl Default for ServerConfig {
 }
 
 /// `storage:`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StorageConfig {
     /// Data directory.
@@ -73,7 +125,7 @@ impl Default for StorageConfig {
 }
 
 /// `ingest:`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct IngestConfig {
     /// Largest request body (remote_write is measured compressed) and
@@ -152,7 +204,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, Vec<Problem>> {
         .map(|(key, message)| Problem {
             file: path.to_path_buf(),
             at: locate(text, &key),
-            message: format!("{}: {message}", key.join(".")),
+            message: format!("{}: {message}", key_path(&key)),
         })
         .collect::<Vec<_>>();
     if problems.is_empty() {
@@ -171,10 +223,28 @@ fn strip_location(msg: &str) -> String {
 }
 
 /// Checks that need more than one field or a range; each names its key.
-fn validate(c: &Config) -> Vec<(Vec<&'static str>, String)> {
-    let mut out = Vec::new();
+fn validate(c: &Config) -> Vec<(Vec<Key>, String)> {
+    let mut out: Vec<(Vec<Key>, String)> = Vec::new();
+    let mut seen_jobs = std::collections::HashSet::new();
+    for (i, job) in c.scrape_configs.iter().enumerate() {
+        let mut problems = Vec::new();
+        job.validate(&c.global, &mut problems);
+        if !seen_jobs.insert(job.job_name.as_str()) {
+            problems.push((
+                vec![Key::from("job_name")],
+                format!("{:?} is used by an earlier job", job.job_name),
+            ));
+        }
+        for (key, msg) in problems {
+            let mut full = vec![Key::from("scrape_configs"), Key::Index(i)];
+            full.extend(key);
+            out.push((full, msg));
+        }
+    }
+    let mut out_named: Vec<(Vec<&'static str>, String)> = Vec::new();
+    let out_scrape = std::mem::take(&mut out);
     if let Err(e) = c.server.listen.parse::<SocketAddr>() {
-        out.push((
+        out_named.push((
             vec!["server", "listen"],
             format!("{:?} is not an address like 127.0.0.1:9999: {e}", c.server.listen),
         ));
@@ -182,18 +252,18 @@ fn validate(c: &Config) -> Vec<(Vec<&'static str>, String)> {
     let s = &c.storage;
     let hour = 3_600_000;
     if s.block_duration.0 < 60_000 || s.block_duration.0 > 24 * hour {
-        out.push((
+        out_named.push((
             vec!["storage", "block_duration"],
             format!("{} must be between 1m and 24h", s.block_duration),
         ));
     } else if (24 * hour) % s.block_duration.0 != 0 {
-        out.push((
+        out_named.push((
             vec!["storage", "block_duration"],
             format!("{} must divide a day evenly (e.g. 1h, 2h, 6h)", s.block_duration),
         ));
     }
     if s.retention.0 != 0 && s.retention.0 < s.block_duration.0 {
-        out.push((
+        out_named.push((
             vec!["storage", "retention"],
             format!(
                 "{} is shorter than storage.block_duration ({})",
@@ -202,62 +272,123 @@ fn validate(c: &Config) -> Vec<(Vec<&'static str>, String)> {
         ));
     }
     if s.wal_segment_size.0 < (1 << 20) {
-        out.push((vec!["storage", "wal_segment_size"], "must be at least 1MiB".into()));
+        out_named.push((vec!["storage", "wal_segment_size"], "must be at least 1MiB".into()));
     }
     if s.maintenance_interval.0 < 1_000 {
-        out.push((vec!["storage", "maintenance_interval"], "must be at least 1s".into()));
+        out_named.push((vec!["storage", "maintenance_interval"], "must be at least 1s".into()));
     }
     let i = &c.ingest;
     if i.max_body_size.0 < 1024 {
-        out.push((vec!["ingest", "max_body_size"], "must be at least 1KiB".into()));
+        out_named.push((vec!["ingest", "max_body_size"], "must be at least 1KiB".into()));
     }
     if i.max_decompressed_size.0 < i.max_body_size.0 {
-        out.push((
+        out_named.push((
             vec!["ingest", "max_decompressed_size"],
             "must not be smaller than ingest.max_body_size".into(),
         ));
     }
     if i.max_labels_per_series < 1 {
-        out.push((vec!["ingest", "max_labels_per_series"], "must be at least 1".into()));
+        out_named.push((vec!["ingest", "max_labels_per_series"], "must be at least 1".into()));
     }
     if i.max_label_name_length < 1 || i.max_label_value_length < 1 {
-        out.push((
+        out_named.push((
             vec!["ingest", "max_label_value_length"],
             "label length limits must be at least 1".into(),
         ));
     }
-    out
+    out_named
+        .into_iter()
+        .map(|(k, m)| (k.into_iter().map(Key::Name).collect(), m))
+        .chain(out_scrape)
+        .collect()
 }
 
-/// Finds the line and column of a nested key by indentation. Good enough
-/// for block-style YAML; `None` when the key is not written out.
-fn locate(text: &str, path: &[&str]) -> Option<(usize, usize)> {
-    let mut depth = 0;
-    let mut indent_of_parent: Option<usize> = None;
+/// Finds the line and column of a nested key in block-style YAML by
+/// indentation, list items included; `None` when the key is not written
+/// out (a default) or the YAML is in flow style.
+fn locate(text: &str, path: &[Key]) -> Option<(usize, usize)> {
+    // Each line as (indent, content, is a list item); an item line
+    // `- key: v` also yields its content at the indent after the dash.
+    let mut lines: Vec<(usize, usize, &str, bool)> = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let trimmed = line.trim_start();
         if trimmed.starts_with('#') || trimmed.is_empty() {
             continue;
         }
         let indent = line.len() - trimmed.len();
-        if let Some(p) = indent_of_parent {
-            if indent <= p {
-                return None;
+        if let Some(rest) = trimmed.strip_prefix('-').filter(|r| r.is_empty() || r.starts_with(' ')) {
+            lines.push((n, indent, "", true));
+            let inner = rest.trim_start();
+            if !inner.is_empty() {
+                lines.push((n, indent + (trimmed.len() - inner.len()), inner, false));
             }
-        }
-        let key = path[depth];
-        let matches = trimmed
-            .strip_prefix(key)
-            .is_some_and(|r| r.trim_start().starts_with(':'));
-        if matches && indent_of_parent.is_none_or(|p| indent > p) {
-            if depth + 1 == path.len() {
-                return Some((n + 1, indent + 1));
-            }
-            depth += 1;
-            indent_of_parent = Some(indent);
+        } else {
+            lines.push((n, indent, trimmed, false));
         }
     }
-    None
+    let mut pos = 0;
+    // Lines of the current block are deeper than this (or, for the items
+    // of a list under a key, at least as deep).
+    let mut floor: Option<usize> = None;
+    let mut found = None;
+    for key in path {
+        match key {
+            Key::Name(name) => {
+                let mut block_indent = None;
+                let mut hit = None;
+                while pos < lines.len() {
+                    let (n, indent, content, item) = lines[pos];
+                    if floor.is_some_and(|f| indent <= f) && !(item && floor == Some(indent) && block_indent.is_none())
+                    {
+                        break;
+                    }
+                    pos += 1;
+                    if item {
+                        if block_indent.is_some_and(|b| indent < b) {
+                            break;
+                        }
+                        continue;
+                    }
+                    let b = *block_indent.get_or_insert(indent);
+                    if indent == b
+                        && content
+                            .strip_prefix(name)
+                            .is_some_and(|r| r.trim_start().starts_with(':'))
+                    {
+                        hit = Some((n, indent));
+                        break;
+                    }
+                }
+                let (n, indent) = hit?;
+                found = Some((n + 1, indent + 1));
+                floor = Some(indent);
+            }
+            Key::Index(want) => {
+                let parent = floor?;
+                let mut list_indent = None;
+                let mut count = 0;
+                let mut hit = None;
+                while pos < lines.len() {
+                    let (n, indent, _, item) = lines[pos];
+                    if indent < parent || (indent == parent && !item) {
+                        break;
+                    }
+                    pos += 1;
+                    if item && *list_indent.get_or_insert(indent) == indent {
+                        if count == *want {
+                            hit = Some((n, indent));
+                            break;
+                        }
+                        count += 1;
+                    }
+                }
+                let (n, indent) = hit?;
+                found = Some((n + 1, indent + 1));
+                floor = Some(indent);
+            }
+        }
+    }
+    found
 }
 
 #[cfg(test)]
@@ -306,6 +437,44 @@ mod tests {
             p[2].starts_with("nines.yaml:5:3: storage.retention: 1h is shorter"),
             "{p:?}"
         );
+    }
+
+    #[test]
+    fn scrape_config_problems_point_into_lists() {
+        let p = problems(
+            "global:\n  scrape_interval: 15s\nscrape_configs:\n- job_name: a\n  static_configs:\n  - targets: [x:1]\n\
+             - job_name: a\n  scrape_timeout: 20s\n  relabel_configs:\n  - source_labels: [x]\n    regex: '('\n",
+        );
+        assert_eq!(p.len(), 3, "{p:?}");
+        assert!(
+            p[0].starts_with("nines.yaml:8:3: scrape_configs[1].scrape_timeout: 20s must be"),
+            "{p:?}"
+        );
+        assert!(
+            p[1].starts_with("nines.yaml:10:3: scrape_configs[1].relabel_configs[0]: invalid regex"),
+            "{p:?}"
+        );
+        assert!(
+            p[2].starts_with("nines.yaml:7:3: scrape_configs[1].job_name: \"a\" is used"),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn prometheus_scrape_sections_parse() {
+        let c = parse(
+            Path::new("x"),
+            "scrape_configs:\n  - job_name: node\n    scheme: https\n    params:\n      module: [http_2xx]\n\
+             \x20   basic_auth:\n      username: u\n      password: p\n    tls_config:\n      insecure_skip_verify: true\n\
+             \x20   honor_labels: true\n    file_sd_configs:\n      - files: ['/etc/t/*.json']\n        refresh_interval: 30s\n",
+        )
+        .unwrap_or_else(|p| panic!("{p:?}"));
+        let specs = c.scrape_specs().unwrap();
+        assert_eq!(specs[0].0.interval, std::time::Duration::from_secs(60));
+        assert_eq!(specs[0].0.timeout, std::time::Duration::from_secs(10));
+        assert!(specs[0].0.honor_labels && specs[0].0.tls.insecure_skip_verify);
+        let p = problems("scrape_configs:\n- job_name: x\n  proxy_url: http://p\n");
+        assert!(p[0].contains("unknown field `proxy_url`"), "{p:?}");
     }
 
     #[test]

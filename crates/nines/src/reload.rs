@@ -1,0 +1,97 @@
+//! Configuration reload (`POST /-/reload`, SIGHUP): the new file is read
+//! and checked as a whole; only if it is valid do its scrape jobs replace
+//! the running ones. Sections that need a restart (server, storage,
+//! ingest) are compared and a change is logged as such.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use nines_scrape::ScrapeManager;
+use parking_lot::Mutex;
+
+use crate::config::{self, Config};
+
+/// Command-line values that override the file on every load.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--listen`.
+    pub listen: Option<String>,
+    /// `--data-dir`.
+    pub data_dir: Option<PathBuf>,
+}
+
+impl Overrides {
+    /// Applies the overrides to a freshly loaded config.
+    pub fn apply(&self, c: &mut Config) {
+        if let Some(l) = &self.listen {
+            c.server.listen = l.clone();
+        }
+        if let Some(d) = &self.data_dir {
+            c.storage.path = d.clone();
+        }
+    }
+}
+
+/// Re-reads one config file into the running server.
+pub struct Reloader {
+    path: PathBuf,
+    overrides: Overrides,
+    scrape: Arc<ScrapeManager>,
+    running: Mutex<Config>,
+}
+
+impl Reloader {
+    /// A reloader for the config that `running` was loaded from.
+    pub fn new(path: PathBuf, overrides: Overrides, scrape: Arc<ScrapeManager>, running: Config) -> Self {
+        Self {
+            path,
+            overrides,
+            scrape,
+            running: Mutex::new(running),
+        }
+    }
+
+    fn try_reload(&self) -> Result<(), Vec<String>> {
+        let mut new = config::load(&self.path).map_err(|p| p.iter().map(ToString::to_string).collect::<Vec<_>>())?;
+        self.overrides.apply(&mut new);
+        let specs = new.scrape_specs().map_err(|e| vec![e])?;
+        self.scrape.apply(specs).map_err(|e| vec![e.to_string()])?;
+        let mut running = self.running.lock();
+        for (section, changed) in [
+            ("server", new.server != running.server),
+            ("storage", new.storage != running.storage),
+            ("ingest", new.ingest != running.ingest),
+        ] {
+            if changed {
+                tracing::warn!(
+                    section,
+                    "the {section} section changed; it takes effect at the next restart"
+                );
+            }
+        }
+        running.scrape_configs = new.scrape_configs;
+        running.global = new.global;
+        Ok(())
+    }
+}
+
+impl nines_server::Reload for Reloader {
+    fn reload(&self) -> Result<(), Vec<String>> {
+        match self.try_reload() {
+            Ok(()) => {
+                tracing::info!(file = %self.path.display(), "configuration reloaded");
+                Ok(())
+            }
+            Err(problems) => {
+                for p in &problems {
+                    tracing::error!(problem = %p, "configuration reload refused");
+                }
+                tracing::error!(
+                    file = %self.path.display(),
+                    "configuration reload refused: the running configuration stays in force"
+                );
+                Err(problems)
+            }
+        }
+    }
+}
