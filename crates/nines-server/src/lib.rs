@@ -18,6 +18,7 @@ pub mod params;
 pub mod prompb;
 mod query;
 mod targets;
+pub mod telemetry;
 
 pub use error::ApiError;
 pub use ingest::parse_special;
@@ -53,6 +54,8 @@ pub struct AppState {
     pub scrape: Option<Arc<ScrapeManager>>,
     /// Re-reads the config for `POST /-/reload`.
     pub reloader: Option<Arc<dyn Reload>>,
+    /// Self-metrics, served at `/metrics`.
+    pub telemetry: Option<Arc<telemetry::Telemetry>>,
 }
 
 /// Every route nines serves.
@@ -68,6 +71,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/admin/backup", post(admin::backup))
         .route("/api/v1/targets", get(targets::targets))
         .route("/-/reload", post(targets::reload).put(targets::reload))
+        .route("/metrics", get(telemetry::metrics))
         .route("/-/healthy", get(|| async { "nines is Healthy.\n" }))
         .route("/-/ready", get(|| async { "nines is Ready.\n" }))
         .fallback(|| async {
@@ -77,6 +81,7 @@ pub fn router(state: AppState) -> Router {
                 message: "no such endpoint".into(),
             }
         })
+        .layer(axum::middleware::from_fn_with_state(state.clone(), telemetry::track))
         .with_state(state)
 }
 

@@ -14,11 +14,15 @@ use clap::{Parser, Subcommand};
 /// SRE infrastructure in one binary: metrics, SLOs, error budgets, paging,
 /// incidents and release gates.
 #[derive(Debug, Parser)]
-#[command(name = "nines", version, about, long_about = None)]
+#[command(name = "nines", version, about, long_about = None, args_override_self = true)]
 struct Cli {
     /// Log level: error, warn, info, debug, trace (or a tracing filter).
     #[arg(long, global = true, default_value = "info")]
     log_level: String,
+    /// Log line format: `text` for people, `json` (one object per line)
+    /// for log shippers.
+    #[arg(long, global = true, default_value = "text")]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -72,7 +76,7 @@ enum Command {
 fn main() -> ExitCode {
     limit_malloc_arenas();
     let cli = Cli::parse();
-    init_logging(&cli.log_level);
+    init_logging(&cli.log_level, cli.log_format);
     match cli.command {
         Command::Serve {
             config,
@@ -101,13 +105,22 @@ fn limit_malloc_arenas() {
     }
 }
 
-fn init_logging(level: &str) {
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+fn init_logging(level: &str, format: LogFormat) {
     let filter =
         tracing_subscriber::EnvFilter::try_new(level).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
 }
 
 fn check(path: &std::path::Path) -> ExitCode {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use nines_scrape::ScrapeManager;
+use nines_server::telemetry::Telemetry;
 use nines_server::{AppState, HttpLimits, Reload};
 use nines_tsdb::{Db, Limits, Options};
 
@@ -79,17 +80,23 @@ async fn serve(config: Config, config_path: Option<PathBuf>, overrides: Override
     // Tests and scripts read this line to find an ephemeral port.
     println!("nines listening on http://{addr}");
 
+    let scrape = ScrapeManager::new(db.clone(), nines_clock::system());
+    let telemetry = Telemetry::new(db.clone(), Some(scrape.clone()));
     let mut background = Vec::new();
     let fsync_ms = config.storage.wal_fsync_interval.0;
     if fsync_ms > 0 {
         let db = db.clone();
+        let telemetry = telemetry.clone();
         background.push(tokio::spawn(async move {
             let mut tick = tokio::time::interval(StdDuration::from_millis(fsync_ms as u64));
             loop {
                 tick.tick().await;
                 let db = db.clone();
-                if let Ok(Err(e)) = tokio::task::spawn_blocking(move || db.sync_wal()).await {
-                    tracing::error!("WAL fsync failed: {e}");
+                let started = std::time::Instant::now();
+                match tokio::task::spawn_blocking(move || db.sync_wal()).await {
+                    Ok(Err(e)) => tracing::error!("WAL fsync failed: {e}"),
+                    Ok(Ok(())) => telemetry.observe_wal_fsync(started.elapsed().as_secs_f64()),
+                    Err(_) => {}
                 }
             }
         }));
@@ -114,7 +121,6 @@ async fn serve(config: Config, config_path: Option<PathBuf>, overrides: Override
         max_body_bytes: usize::try_from(config.ingest.max_body_size.0).unwrap_or(usize::MAX),
         max_decompressed_bytes: usize::try_from(config.ingest.max_decompressed_size.0).unwrap_or(usize::MAX),
     };
-    let scrape = ScrapeManager::new(db.clone(), nines_clock::system());
     scrape.apply(config.scrape_specs()?).map_err(|e| e.to_string())?;
     let reloader: Option<Arc<dyn Reload>> = config_path
         .map(|path| Arc::new(Reloader::new(path, overrides, scrape.clone(), config.clone())) as Arc<dyn Reload>);
@@ -126,6 +132,7 @@ async fn serve(config: Config, config_path: Option<PathBuf>, overrides: Override
         limits,
         scrape: Some(scrape.clone()),
         reloader,
+        telemetry: Some(telemetry),
     });
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
