@@ -9,10 +9,13 @@ use nines_scrape::ScrapeManager;
 use nines_tsdb::Db;
 
 mod admin;
+pub mod auth;
 mod body;
 mod error;
 mod export;
 mod ingest;
+pub mod limits;
+pub mod listen;
 mod metadata;
 pub mod params;
 pub mod prompb;
@@ -56,6 +59,26 @@ pub struct AppState {
     pub reloader: Option<Arc<dyn Reload>>,
     /// Self-metrics, served at `/metrics`.
     pub telemetry: Option<Arc<telemetry::Telemetry>>,
+    /// API tokens; open when none are configured. Swapped on reload.
+    pub auth: Arc<parking_lot::RwLock<auth::Auth>>,
+    /// Per-client in-flight request limit.
+    pub client_limiter: Option<Arc<limits::ClientLimiter>>,
+}
+
+impl AppState {
+    /// A state with just a store: no scraping, reload, telemetry, tokens
+    /// or client limits.
+    pub fn new(db: Arc<Db>, limits: HttpLimits) -> Self {
+        Self {
+            db,
+            limits,
+            scrape: None,
+            reloader: None,
+            telemetry: None,
+            auth: Arc::default(),
+            client_limiter: None,
+        }
+    }
 }
 
 /// Every route nines serves.
@@ -81,6 +104,8 @@ pub fn router(state: AppState) -> Router {
                 message: "no such endpoint".into(),
             }
         })
+        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), limits::per_client))
         .layer(axum::middleware::from_fn_with_state(state.clone(), telemetry::track))
         .with_state(state)
 }

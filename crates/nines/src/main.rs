@@ -23,6 +23,10 @@ struct Cli {
     /// for log shippers.
     #[arg(long, global = true, default_value = "text")]
     log_format: LogFormat,
+    /// API token for commands that talk to a server (sent as a bearer
+    /// token). Prefer the environment variable: arguments show in `ps`.
+    #[arg(long, global = true, env = "NINES_TOKEN", hide_env_values = true)]
+    token: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -40,6 +44,10 @@ enum Command {
         /// Data directory (overrides storage.path).
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// Serve without API tokens on a non-loopback address (only behind
+        /// something else that controls access).
+        #[arg(long)]
+        insecure_allow_unauthenticated: bool,
     },
     /// Validate a configuration file; prints every problem with file, line
     /// and column, and exits non-zero if there is any.
@@ -82,10 +90,15 @@ fn main() -> ExitCode {
             config,
             listen,
             data_dir,
-        } => serve::run(config, listen, data_dir),
+            insecure_allow_unauthenticated,
+        } => serve::run(serve::ServeArgs {
+            config,
+            overrides: reload::Overrides { listen, data_dir },
+            insecure_allow_unauthenticated,
+        }),
         Command::Check { config } => check(&config),
-        Command::Backup { dir, server } => backup(&dir, &server),
-        Command::Targets { server, job, output } => targets::run(&server, job.as_deref(), output),
+        Command::Backup { dir, server } => backup(&dir, &server, cli.token.as_deref()),
+        Command::Targets { server, job, output } => targets::run(&server, job.as_deref(), output, cli.token.as_deref()),
     }
 }
 
@@ -139,7 +152,7 @@ fn check(path: &std::path::Path) -> ExitCode {
     }
 }
 
-fn backup(dir: &std::path::Path, server: &str) -> ExitCode {
+fn backup(dir: &std::path::Path, server: &str, token: Option<&str>) -> ExitCode {
     let dir = match std::path::absolute(dir) {
         Ok(d) => d,
         Err(e) => {
@@ -149,7 +162,7 @@ fn backup(dir: &std::path::Path, server: &str) -> ExitCode {
     };
     let url = format!("{}/api/v1/admin/backup", server.trim_end_matches('/'));
     let dir_text = dir.to_string_lossy().to_string();
-    match ureq::post(&url).query("dir", &dir_text).call() {
+    match with_token(ureq::post(&url), token).query("dir", &dir_text).call() {
         Ok(resp) => {
             let body = resp.into_string().unwrap_or_default();
             println!("backup written to {}: {body}", dir.display());
@@ -164,5 +177,13 @@ fn backup(dir: &std::path::Path, server: &str) -> ExitCode {
             eprintln!("backup: cannot reach {url}: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Adds the bearer token, if any, to a request to a nines server.
+pub fn with_token(req: ureq::Request, token: Option<&str>) -> ureq::Request {
+    match token {
+        Some(t) => req.set("Authorization", &format!("Bearer {t}")),
+        None => req,
     }
 }

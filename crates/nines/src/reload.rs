@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use nines_scrape::ScrapeManager;
-use parking_lot::Mutex;
+use nines_server::auth::Auth;
+use parking_lot::{Mutex, RwLock};
 
 use crate::config::{self, Config};
 
@@ -37,16 +38,27 @@ pub struct Reloader {
     path: PathBuf,
     overrides: Overrides,
     scrape: Arc<ScrapeManager>,
+    auth: Arc<RwLock<Auth>>,
+    insecure_ok: bool,
     running: Mutex<Config>,
 }
 
 impl Reloader {
     /// A reloader for the config that `running` was loaded from.
-    pub fn new(path: PathBuf, overrides: Overrides, scrape: Arc<ScrapeManager>, running: Config) -> Self {
+    pub fn new(
+        path: PathBuf,
+        overrides: Overrides,
+        scrape: Arc<ScrapeManager>,
+        auth: Arc<RwLock<Auth>>,
+        insecure_ok: bool,
+        running: Config,
+    ) -> Self {
         Self {
             path,
             overrides,
             scrape,
+            auth,
+            insecure_ok,
             running: Mutex::new(running),
         }
     }
@@ -55,8 +67,14 @@ impl Reloader {
         let mut new = config::load(&self.path).map_err(|p| p.iter().map(ToString::to_string).collect::<Vec<_>>())?;
         self.overrides.apply(&mut new);
         let specs = new.scrape_specs().map_err(|e| vec![e])?;
-        self.scrape.apply(specs).map_err(|e| vec![e.to_string()])?;
+        let tokens = new.auth.tokens().map_err(|e| vec![e])?;
         let mut running = self.running.lock();
+        // The listener stays where it is until a restart, so the check is
+        // against the running address.
+        crate::serve::check_exposure(&running.server.listen, !tokens.is_empty(), self.insecure_ok)
+            .map_err(|e| vec![e])?;
+        self.scrape.apply(specs).map_err(|e| vec![e.to_string()])?;
+        *self.auth.write() = Auth::new(tokens);
         for (section, changed) in [
             ("server", new.server != running.server),
             ("storage", new.storage != running.storage),
@@ -71,6 +89,7 @@ impl Reloader {
         }
         running.scrape_configs = new.scrape_configs;
         running.global = new.global;
+        running.auth = new.auth;
         Ok(())
     }
 }

@@ -7,15 +7,48 @@ use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use nines_scrape::ScrapeManager;
+use nines_server::auth::Auth;
+use nines_server::limits::ClientLimiter;
+use nines_server::listen::ServeOptions;
 use nines_server::telemetry::Telemetry;
 use nines_server::{AppState, HttpLimits, Reload};
 use nines_tsdb::{Db, Limits, Options};
+use parking_lot::RwLock;
 
 use crate::config::{self, Config};
 use crate::reload::{Overrides, Reloader};
 
-pub fn run(config_path: Option<PathBuf>, listen: Option<String>, data_dir: Option<PathBuf>) -> ExitCode {
-    let overrides = Overrides { listen, data_dir };
+/// What `nines serve` was given on the command line.
+pub struct ServeArgs {
+    /// `--config`.
+    pub config: Option<PathBuf>,
+    /// `--listen` and `--data-dir`.
+    pub overrides: Overrides,
+    /// `--insecure-allow-unauthenticated`.
+    pub insecure_allow_unauthenticated: bool,
+}
+
+/// Refuses an open API on an address others can reach.
+pub fn check_exposure(listen: &str, has_tokens: bool, insecure_ok: bool) -> Result<(), String> {
+    let Ok(addr) = listen.parse::<std::net::SocketAddr>() else {
+        return Ok(());
+    };
+    if addr.ip().is_loopback() || has_tokens || insecure_ok {
+        return Ok(());
+    }
+    Err(format!(
+        "refusing to listen on {listen} without API tokens: anyone who can reach it could write, read and \
+         administer nines. Configure auth.tokens, listen on 127.0.0.1, or pass \
+         --insecure-allow-unauthenticated if the network in front of nines does the access control."
+    ))
+}
+
+pub fn run(args: ServeArgs) -> ExitCode {
+    let ServeArgs {
+        config: config_path,
+        overrides,
+        insecure_allow_unauthenticated,
+    } = args;
     let mut config = match &config_path {
         Some(p) => match config::load(p) {
             Ok(c) => c,
@@ -30,6 +63,14 @@ pub fn run(config_path: Option<PathBuf>, listen: Option<String>, data_dir: Optio
         None => Config::default(),
     };
     overrides.apply(&mut config);
+    if let Err(e) = check_exposure(
+        &config.server.listen,
+        !config.auth.tokens.is_empty(),
+        insecure_allow_unauthenticated,
+    ) {
+        eprintln!("nines: {e}");
+        return ExitCode::from(2);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -37,7 +78,7 @@ pub fn run(config_path: Option<PathBuf>, listen: Option<String>, data_dir: Optio
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve(config, config_path, overrides)) {
+    match runtime.block_on(serve(config, config_path, overrides, insecure_allow_unauthenticated)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");
@@ -64,7 +105,17 @@ fn store_options(c: &Config) -> Options {
     }
 }
 
-async fn serve(config: Config, config_path: Option<PathBuf>, overrides: Overrides) -> Result<(), String> {
+async fn serve(
+    config: Config,
+    config_path: Option<PathBuf>,
+    overrides: Overrides,
+    insecure_ok: bool,
+) -> Result<(), String> {
+    let tls = match (&config.server.tls_cert_file, &config.server.tls_key_file) {
+        (Some(cert), Some(key)) => Some(nines_server::listen::load_tls(cert, key).map_err(|e| e.to_string())?),
+        _ => None,
+    };
+    let auth = Arc::new(RwLock::new(Auth::new(config.auth.tokens()?)));
     let dir = config.storage.path.clone();
     let opts = store_options(&config);
     let db = tokio::task::spawn_blocking(move || Db::open(&dir, opts, nines_clock::system()))
@@ -76,9 +127,10 @@ async fn serve(config: Config, config_path: Option<PathBuf>, overrides: Override
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.server.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    tracing::info!(%addr, data_dir = %config.storage.path.display(), "nines listening");
+    let url = nines_server::listen::display_url(addr, tls.is_some());
+    tracing::info!(%url, data_dir = %config.storage.path.display(), "nines listening");
     // Tests and scripts read this line to find an ephemeral port.
-    println!("nines listening on http://{addr}");
+    println!("nines listening on {url}");
 
     let scrape = ScrapeManager::new(db.clone(), nines_clock::system());
     let telemetry = Telemetry::new(db.clone(), Some(scrape.clone()));
@@ -122,8 +174,16 @@ async fn serve(config: Config, config_path: Option<PathBuf>, overrides: Override
         max_decompressed_bytes: usize::try_from(config.ingest.max_decompressed_size.0).unwrap_or(usize::MAX),
     };
     scrape.apply(config.scrape_specs()?).map_err(|e| e.to_string())?;
-    let reloader: Option<Arc<dyn Reload>> = config_path
-        .map(|path| Arc::new(Reloader::new(path, overrides, scrape.clone(), config.clone())) as Arc<dyn Reload>);
+    let reloader: Option<Arc<dyn Reload>> = config_path.map(|path| {
+        Arc::new(Reloader::new(
+            path,
+            overrides,
+            scrape.clone(),
+            auth.clone(),
+            insecure_ok,
+            config.clone(),
+        )) as Arc<dyn Reload>
+    });
     if let Some(r) = reloader.clone() {
         background.push(tokio::spawn(reload_on_sighup(r)));
     }
@@ -133,11 +193,15 @@ async fn serve(config: Config, config_path: Option<PathBuf>, overrides: Override
         scrape: Some(scrape.clone()),
         reloader,
         telemetry: Some(telemetry),
+        auth,
+        client_limiter: Some(ClientLimiter::new(config.server.max_concurrent_requests_per_client)),
     });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| format!("server failed: {e}"))?;
+    let opts = ServeOptions {
+        tls,
+        max_header_bytes: usize::try_from(config.server.max_header_size.0).unwrap_or(usize::MAX),
+        header_timeout: StdDuration::from_millis(config.server.read_header_timeout.0 as u64),
+    };
+    nines_server::listen::serve(listener, app, opts, shutdown_signal(), StdDuration::from_secs(30)).await;
 
     tracing::info!("shutting down: stopping scrapes, persisting the head");
     scrape.shutdown().await;

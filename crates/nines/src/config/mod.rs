@@ -9,8 +9,10 @@ use serde::Deserialize;
 
 use crate::units::{ByteSize, Duration};
 
+pub mod auth;
 pub mod scrape;
 
+pub use auth::AuthConfig;
 pub use scrape::{GlobalConfig, ScrapeConfig};
 
 /// The whole configuration tree.
@@ -27,6 +29,8 @@ pub struct Config {
     pub global: GlobalConfig,
     /// Scrape jobs (Prometheus's `scrape_configs:`).
     pub scrape_configs: Vec<ScrapeConfig>,
+    /// API tokens.
+    pub auth: AuthConfig,
 }
 
 impl Config {
@@ -79,12 +83,27 @@ fn key_path(keys: &[Key]) -> String {
 pub struct ServerConfig {
     /// Address to listen on.
     pub listen: String,
+    /// PEM certificate chain; with `tls_key_file`, the listener speaks TLS.
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key.
+    pub tls_key_file: Option<PathBuf>,
+    /// Largest request head (request line plus headers).
+    pub max_header_size: ByteSize,
+    /// Time a client has to send its request head (and finish TLS).
+    pub read_header_timeout: Duration,
+    /// Requests one client IP may have in flight; more get 429. 0 = no limit.
+    pub max_concurrent_requests_per_client: usize,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             listen: "127.0.0.1:9999".into(),
+            tls_cert_file: None,
+            tls_key_file: None,
+            max_header_size: ByteSize(64 << 10),
+            read_header_timeout: Duration(30_000),
+            max_concurrent_requests_per_client: 64,
         }
     }
 }
@@ -241,6 +260,7 @@ fn validate(c: &Config) -> Vec<(Vec<Key>, String)> {
             out.push((full, msg));
         }
     }
+    c.auth.validate(&mut out);
     let mut out_named: Vec<(Vec<&'static str>, String)> = Vec::new();
     let out_scrape = std::mem::take(&mut out);
     if let Err(e) = c.server.listen.parse::<SocketAddr>() {
@@ -248,6 +268,23 @@ fn validate(c: &Config) -> Vec<(Vec<Key>, String)> {
             vec!["server", "listen"],
             format!("{:?} is not an address like 127.0.0.1:9999: {e}", c.server.listen),
         ));
+    }
+    if c.server.tls_cert_file.is_some() != c.server.tls_key_file.is_some() {
+        out_named.push((
+            vec!["server", "tls_cert_file"],
+            "tls_cert_file and tls_key_file go together".into(),
+        ));
+    }
+    if let (Some(cert), Some(key)) = (&c.server.tls_cert_file, &c.server.tls_key_file) {
+        if let Err(e) = nines_server::listen::load_tls(cert, key) {
+            out_named.push((vec!["server", e.what], e.to_string()));
+        }
+    }
+    if c.server.max_header_size.0 < 8192 {
+        out_named.push((vec!["server", "max_header_size"], "must be at least 8KiB".into()));
+    }
+    if c.server.read_header_timeout.0 < 100 {
+        out_named.push((vec!["server", "read_header_timeout"], "must be at least 100ms".into()));
     }
     let s = &c.storage;
     let hour = 3_600_000;
