@@ -17,6 +17,7 @@ mod ingest;
 pub mod limits;
 pub mod listen;
 mod metadata;
+mod otlp;
 pub mod params;
 pub mod prompb;
 mod query;
@@ -86,6 +87,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/api/v1/write", post(ingest::remote_write))
         .route("/api/v1/import", post(ingest::import))
+        .route("/v1/metrics", post(otlp::metrics))
         .route("/api/v1/export", get(export::export))
         .route("/api/v1/series", get(metadata::series).post(metadata::series))
         .route("/api/v1/labels", get(metadata::labels).post(metadata::labels))
