@@ -8,71 +8,49 @@
 
 use serde::{Deserialize, Deserializer};
 
-/// Accepts a JSON number or a decimal string, as OTLP/JSON writes 64-bit
-/// integers as strings.
-fn u64_lenient<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+/// Accepts a JSON number or a string, as OTLP/JSON writes 64-bit integers
+/// as strings and may write doubles as "NaN" or "Infinity".
+fn lenient<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
     #[derive(Deserialize)]
     #[serde(untagged)]
-    enum N {
-        Num(u64),
+    enum N<T> {
+        Num(T),
         Str(String),
     }
-    match N::deserialize(d)? {
+    match N::<T>::deserialize(d)? {
         N::Num(n) => Ok(n),
         N::Str(s) => s.parse().map_err(serde::de::Error::custom),
     }
 }
 
-fn i64_lenient<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum N {
-        Num(i64),
-        Str(String),
-    }
-    match N::deserialize(d)? {
-        N::Num(n) => Ok(n),
-        N::Str(s) => s.parse().map_err(serde::de::Error::custom),
-    }
+fn opt_lenient<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    lenient(d).map(Some)
 }
 
-fn u64_vec_lenient<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u64>, D::Error> {
+fn vec_lenient<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
     #[derive(Deserialize)]
-    struct W(#[serde(deserialize_with = "u64_lenient")] u64);
-    Ok(Vec::<W>::deserialize(d)?.into_iter().map(|w| w.0).collect())
+    #[serde(bound = "T: Deserialize<'de> + std::str::FromStr, T::Err: std::fmt::Display")]
+    struct W<T>(#[serde(deserialize_with = "lenient")] T);
+    Ok(Vec::<W<T>>::deserialize(d)?.into_iter().map(|w| w.0).collect())
 }
 
 fn bytes_lenient<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
     String::deserialize(d).map(String::into_bytes)
-}
-
-/// OTLP/JSON may write a double as a number or as "NaN"/"Infinity".
-fn f64_lenient<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum N {
-        Num(f64),
-        Str(String),
-    }
-    match N::deserialize(d)? {
-        N::Num(n) => Ok(n),
-        N::Str(s) => match s.as_str() {
-            "NaN" => Ok(f64::NAN),
-            "Infinity" => Ok(f64::INFINITY),
-            "-Infinity" => Ok(f64::NEG_INFINITY),
-            other => other.parse().map_err(serde::de::Error::custom),
-        },
-    }
-}
-
-fn opt_f64_lenient<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
-    f64_lenient(d).map(Some)
-}
-
-fn f64_vec_lenient<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
-    #[derive(Deserialize)]
-    struct W(#[serde(deserialize_with = "f64_lenient")] f64);
-    Ok(Vec::<W>::deserialize(d)?.into_iter().map(|w| w.0).collect())
 }
 
 /// `ExportMetricsServiceRequest`
@@ -235,7 +213,7 @@ pub struct NumberDataPoint {
     pub attributes: Vec<KeyValue>,
     /// When the point was taken.
     #[prost(fixed64, tag = "3")]
-    #[serde(deserialize_with = "u64_lenient")]
+    #[serde(deserialize_with = "lenient")]
     pub time_unix_nano: u64,
     /// The value.
     #[prost(oneof = "NumberValue", tags = "4, 6")]
@@ -252,10 +230,10 @@ pub struct NumberDataPoint {
 pub enum NumberValue {
     /// A double.
     #[prost(double, tag = "4")]
-    AsDouble(#[serde(deserialize_with = "f64_lenient")] f64),
+    AsDouble(#[serde(deserialize_with = "lenient")] f64),
     /// An integer.
     #[prost(sfixed64, tag = "6")]
-    AsInt(#[serde(deserialize_with = "i64_lenient")] i64),
+    AsInt(#[serde(deserialize_with = "lenient")] i64),
 }
 
 /// `HistogramDataPoint`
@@ -267,23 +245,23 @@ pub struct HistogramDataPoint {
     pub attributes: Vec<KeyValue>,
     /// When the point was taken.
     #[prost(fixed64, tag = "3")]
-    #[serde(deserialize_with = "u64_lenient")]
+    #[serde(deserialize_with = "lenient")]
     pub time_unix_nano: u64,
     /// Observations.
     #[prost(fixed64, tag = "4")]
-    #[serde(deserialize_with = "u64_lenient")]
+    #[serde(deserialize_with = "lenient")]
     pub count: u64,
     /// Sum of observations, when meaningful.
     #[prost(double, optional, tag = "5")]
-    #[serde(deserialize_with = "opt_f64_lenient")]
+    #[serde(deserialize_with = "opt_lenient")]
     pub sum: Option<f64>,
     /// Observations per bucket (not cumulative); one more than bounds.
     #[prost(fixed64, repeated, tag = "6")]
-    #[serde(deserialize_with = "u64_vec_lenient")]
+    #[serde(deserialize_with = "vec_lenient")]
     pub bucket_counts: Vec<u64>,
     /// Upper bounds of all buckets but the last.
     #[prost(double, repeated, tag = "7")]
-    #[serde(deserialize_with = "f64_vec_lenient")]
+    #[serde(deserialize_with = "vec_lenient")]
     pub explicit_bounds: Vec<f64>,
     /// Flags.
     #[prost(uint32, tag = "10")]
@@ -299,15 +277,15 @@ pub struct SummaryDataPoint {
     pub attributes: Vec<KeyValue>,
     /// When the point was taken.
     #[prost(fixed64, tag = "3")]
-    #[serde(deserialize_with = "u64_lenient")]
+    #[serde(deserialize_with = "lenient")]
     pub time_unix_nano: u64,
     /// Observations.
     #[prost(fixed64, tag = "4")]
-    #[serde(deserialize_with = "u64_lenient")]
+    #[serde(deserialize_with = "lenient")]
     pub count: u64,
     /// Sum of observations.
     #[prost(double, tag = "5")]
-    #[serde(deserialize_with = "f64_lenient")]
+    #[serde(deserialize_with = "lenient")]
     pub sum: f64,
     /// Quantiles.
     #[prost(message, repeated, tag = "6")]
@@ -323,11 +301,11 @@ pub struct SummaryDataPoint {
 pub struct ValueAtQuantile {
     /// The quantile, 0..=1.
     #[prost(double, tag = "1")]
-    #[serde(deserialize_with = "f64_lenient")]
+    #[serde(deserialize_with = "lenient")]
     pub quantile: f64,
     /// Its value.
     #[prost(double, tag = "2")]
-    #[serde(deserialize_with = "f64_lenient")]
+    #[serde(deserialize_with = "lenient")]
     pub value: f64,
 }
 
@@ -365,10 +343,10 @@ pub enum Value {
     BoolValue(bool),
     /// An integer.
     #[prost(int64, tag = "3")]
-    IntValue(#[serde(deserialize_with = "i64_lenient")] i64),
+    IntValue(#[serde(deserialize_with = "lenient")] i64),
     /// A double.
     #[prost(double, tag = "4")]
-    DoubleValue(#[serde(deserialize_with = "f64_lenient")] f64),
+    DoubleValue(#[serde(deserialize_with = "lenient")] f64),
     /// A list.
     #[prost(message, tag = "5")]
     ArrayValue(ArrayValue),

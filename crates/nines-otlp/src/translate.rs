@@ -297,11 +297,26 @@ fn number(p: &NumberDataPoint) -> f64 {
     }
 }
 
+/// Labels, timestamp and a value filter (stale when the point is flagged
+/// as having no recorded value) shared by the series of one point.
+fn frame(
+    ctx: &Context,
+    attrs: &[KeyValue],
+    time_unix_nano: u64,
+    flags: u32,
+) -> (BTreeMap<String, String>, i64, impl Fn(f64) -> f64) {
+    let no_value = flags & FLAG_NO_RECORDED_VALUE != 0;
+    (point_labels(ctx, attrs), ms(time_unix_nano), move |v: f64| {
+        if no_value {
+            stale()
+        } else {
+            v
+        }
+    })
+}
+
 fn histogram(out: &mut Out<'_>, ctx: &Context, name: &str, p: &HistogramDataPoint) {
-    let labels = point_labels(ctx, &p.attributes);
-    let ts = ms(p.time_unix_nano);
-    let no_value = p.flags & FLAG_NO_RECORDED_VALUE != 0;
-    let val = |v: f64| if no_value { stale() } else { v };
+    let (labels, ts, val) = frame(ctx, &p.attributes, p.time_unix_nano, p.flags);
     if !p.bucket_counts.is_empty() {
         let mut cumulative = 0u64;
         for (i, c) in p.bucket_counts.iter().enumerate() {
@@ -344,10 +359,7 @@ fn histogram(out: &mut Out<'_>, ctx: &Context, name: &str, p: &HistogramDataPoin
 }
 
 fn summary(out: &mut Out<'_>, ctx: &Context, name: &str, p: &SummaryDataPoint) {
-    let labels = point_labels(ctx, &p.attributes);
-    let ts = ms(p.time_unix_nano);
-    let no_value = p.flags & FLAG_NO_RECORDED_VALUE != 0;
-    let val = |v: f64| if no_value { stale() } else { v };
+    let (labels, ts, val) = frame(ctx, &p.attributes, p.time_unix_nano, p.flags);
     for q in &p.quantile_values {
         out.push(
             &labels,
@@ -374,23 +386,24 @@ fn format_bound(b: f64) -> String {
     }
 }
 
+fn numbers(out: &mut Out<'_>, ctx: &Context, name: &str, points: &[NumberDataPoint]) {
+    for p in points {
+        out.push(
+            &point_labels(ctx, &p.attributes),
+            name,
+            None,
+            ms(p.time_unix_nano),
+            number(p),
+        );
+    }
+}
+
 fn metric(out: &mut Out<'_>, ctx: &Context, m: &Metric) {
     let Some(data) = &m.data else {
         return;
     };
     match data {
-        MetricData::Gauge(g) => {
-            let name = build_name(&m.name, &m.unit, Kind::Gauge);
-            for p in &g.data_points {
-                out.push(
-                    &point_labels(ctx, &p.attributes),
-                    &name,
-                    None,
-                    ms(p.time_unix_nano),
-                    number(p),
-                );
-            }
-        }
+        MetricData::Gauge(g) => numbers(out, ctx, &build_name(&m.name, &m.unit, Kind::Gauge), &g.data_points),
         MetricData::Sum(s) => {
             if s.aggregation_temporality == DELTA {
                 out.t.reject(
@@ -405,16 +418,7 @@ fn metric(out: &mut Out<'_>, ctx: &Context, m: &Metric) {
             }
             // An up-down counter is a gauge in Prometheus.
             let kind = if s.is_monotonic { Kind::Counter } else { Kind::UpDown };
-            let name = build_name(&m.name, &m.unit, kind);
-            for p in &s.data_points {
-                out.push(
-                    &point_labels(ctx, &p.attributes),
-                    &name,
-                    None,
-                    ms(p.time_unix_nano),
-                    number(p),
-                );
-            }
+            numbers(out, ctx, &build_name(&m.name, &m.unit, kind), &s.data_points);
         }
         MetricData::Histogram(h) => {
             if h.aggregation_temporality == DELTA {

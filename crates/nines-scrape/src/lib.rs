@@ -4,6 +4,7 @@
 //! (plus the synthetic `up`/`scrape_*` series) into the store, and mark
 //! series stale when they or their target go away.
 
+mod cache;
 pub mod discovery;
 pub mod expfmt;
 mod fetch;

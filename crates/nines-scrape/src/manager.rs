@@ -383,7 +383,7 @@ async fn run_loop(mut cx: LoopContext) {
             next += target.interval * missed as u32;
         }
     }
-    cx.state.mark_gone(&cx.db, cx.clock.now_millis());
+    cx.state.mark_gone(&cx.db, &cx.spec, cx.clock.now_millis());
 }
 
 #[cfg(test)]

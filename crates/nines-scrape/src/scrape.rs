@@ -1,15 +1,15 @@
 //! Turning one scraped body into an append batch: parse, merge target
 //! labels, metric relabeling, limits, staleness, synthetic series.
 //!
-//! A per-target cache maps the raw series text of each exposition line to
-//! its final labels (or "dropped"), so a series seen before costs a hash
-//! lookup instead of label parsing and relabeling. The cache also knows
-//! which series the last successful scrape had, which is what staleness
-//! markers are written from.
+//! A per-target cache ([`SeriesCache`]) maps the raw series text of each
+//! exposition line to its final labels (or "dropped"), so a series seen
+//! before costs a comparison instead of label parsing and relabeling. The
+//! cache also knows which series the last successful scrape had, which is
+//! what staleness markers are written from.
 
-use nines_tsdb::{Db, SeriesSamples, STALE_NAN_BITS};
-use rustc_hash::FxHashMap;
+use nines_tsdb::{Db, RefSample, SeriesRef, STALE_NAN_BITS};
 
+use crate::cache::{FinalLabels, SeriesCache};
 use crate::expfmt::{parse_series, Format, Parser};
 use crate::relabel::{self, LabelSet};
 use crate::spec::ScrapeSpec;
@@ -23,20 +23,6 @@ pub const SYNTHETIC: [&str; 5] = [
     "scrape_samples_post_metric_relabeling",
     "scrape_series_added",
 ];
-
-/// A cached series' final labels, sorted by name.
-type FinalLabels = Box<[(Box<str>, Box<str>)]>;
-
-struct Entry {
-    /// Final labels as (name, value), sorted; `None` if metric relabeling
-    /// dropped the series.
-    labels: Option<FinalLabels>,
-    /// The scrape iteration that last saw the series (0: none succeeded).
-    last_seen: u64,
-    /// The exposition gave the sample a timestamp: no staleness markers,
-    /// as in Prometheus.
-    explicit_ts: bool,
-}
 
 /// What one scrape produced, for the synthetic series and the targets API.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -56,13 +42,24 @@ pub struct ScrapeReport {
 /// The per-target state that outlives one scrape.
 pub struct TargetState {
     target: Target,
-    index: FxHashMap<Box<[u8]>, u32>,
-    entries: Vec<Entry>,
+    cache: SeriesCache,
+    /// Store refs of the synthetic series, in `SYNTHETIC` order.
+    synthetic_refs: [Option<SeriesRef>; 5],
     iteration: u64,
     /// Whether the last scrape wrote any series (for stop-time staleness).
     last_ok: bool,
     /// Timestamp of the last synthetic samples written.
     last_scrape_ms: Option<i64>,
+}
+
+/// What parsing one body produced.
+#[derive(Default)]
+struct Parsed {
+    report: ScrapeReport,
+    /// Samples to store.
+    accepted: Vec<Accepted>,
+    /// Cache entries of every line, in body order.
+    seen: Vec<u32>,
 }
 
 struct Accepted {
@@ -76,8 +73,8 @@ impl TargetState {
     pub fn new(target: Target) -> Self {
         Self {
             target,
-            index: FxHashMap::default(),
-            entries: Vec::new(),
+            cache: SeriesCache::default(),
+            synthetic_refs: [None; 5],
             iteration: 0,
             last_ok: false,
             last_scrape_ms: None,
@@ -91,7 +88,7 @@ impl TargetState {
 
     /// Series the cache holds (live or recently gone).
     pub fn cached_series(&self) -> usize {
-        self.index.len()
+        self.cache.len()
     }
 
     /// Writes the result of one scrape at `ts` (ms): the body's samples on
@@ -107,25 +104,22 @@ impl TargetState {
         duration_secs: f64,
     ) -> ScrapeReport {
         self.iteration += 1;
-        let mut report = ScrapeReport::default();
-        let mut accepted = Vec::new();
-        match body.and_then(|(b, f)| self.parse(spec, b, f, ts, &mut report, &mut accepted)) {
-            Ok(()) => {
-                for a in &accepted {
-                    self.entries[a.entry as usize].last_seen = self.iteration;
-                }
-            }
+        let mut out = Parsed::default();
+        match body.and_then(|(b, f)| self.parse(spec, b, f, ts, &mut out)) {
+            Ok(()) => self.cache.commit(std::mem::take(&mut out.seen), self.iteration),
             Err(e) => {
-                accepted.clear();
-                report.error = Some(e);
+                out.accepted.clear();
+                out.report.error = Some(e);
             }
         }
+        let Parsed {
+            mut report, accepted, ..
+        } = out;
         let stale: Vec<u32> = self
-            .entries
+            .cache
             .iter()
-            .enumerate()
-            .filter(|(_, e)| e.last_seen + 1 == self.iteration && !e.explicit_ts && e.labels.is_some())
-            .map(|(i, _)| i as u32)
+            .filter(|(_, e)| e.last_seen + 1 == self.iteration && !e.explicit_ts && !e.dropped)
+            .map(|(i, _)| i)
             .collect();
         let up = if report.error.is_none() { 1.0 } else { 0.0 };
         let synthetic = [
@@ -135,7 +129,7 @@ impl TargetState {
             report.post_relabel as f64,
             report.series_added as f64,
         ];
-        report.rejected = self.write(db, &accepted, &stale, ts, Some(synthetic));
+        report.rejected = self.write(db, spec, &accepted, &stale, ts, Some(synthetic));
         self.last_ok = report.error.is_none();
         self.last_scrape_ms = Some(ts);
         self.evict();
@@ -144,19 +138,18 @@ impl TargetState {
 
     /// Marks every series of the last scrape and the synthetic series
     /// stale at `ts`: the target went away.
-    pub fn mark_gone(&mut self, db: &Db, ts: i64) {
+    pub fn mark_gone(&mut self, db: &Db, spec: &ScrapeSpec, ts: i64) {
         let Some(last) = self.last_scrape_ms else {
             return;
         };
         let ts = ts.max(last + 1);
         let stale: Vec<u32> = self
-            .entries
+            .cache
             .iter()
-            .enumerate()
-            .filter(|(_, e)| self.last_ok && e.last_seen == self.iteration && !e.explicit_ts && e.labels.is_some())
-            .map(|(i, _)| i as u32)
+            .filter(|(_, e)| self.last_ok && e.last_seen == self.iteration && !e.explicit_ts && !e.dropped)
+            .map(|(i, _)| i)
             .collect();
-        self.write(db, &[], &stale, ts, None);
+        self.write(db, spec, &[], &stale, ts, None);
         self.last_scrape_ms = None;
     }
 
@@ -166,31 +159,25 @@ impl TargetState {
         body: &[u8],
         format: Format,
         ts: i64,
-        report: &mut ScrapeReport,
-        accepted: &mut Vec<Accepted>,
+        out: &mut Parsed,
     ) -> Result<(), String> {
+        let Parsed { report, accepted, seen } = out;
         let mut parser = Parser::new(body, format);
         while let Some(sample) = parser.next_sample().map_err(|e| e.to_string())? {
             report.scraped += 1;
-            let idx = match self.index.get(sample.series) {
-                Some(&i) => i,
+            let idx = match self.cache.find(seen.len(), sample.series) {
+                Some(i) => i,
                 None => {
                     let labels = self
                         .final_labels(spec, sample.series)
                         .map_err(|m| format!("line {}: {m}", sample.line))?;
                     report.series_added += 1;
-                    let i = self.entries.len() as u32;
-                    self.entries.push(Entry {
-                        labels,
-                        last_seen: 0,
-                        explicit_ts: false,
-                    });
-                    self.index.insert(sample.series.into(), i);
-                    i
+                    self.cache.insert(sample.series, labels)
                 }
             };
-            let entry = &mut self.entries[idx as usize];
-            if entry.labels.is_none() {
+            seen.push(idx);
+            let entry = self.cache.entry_mut(idx);
+            if entry.dropped {
                 continue;
             }
             let t = match sample.timestamp_ms {
@@ -276,41 +263,84 @@ impl TargetState {
 
     /// Appends accepted samples, staleness markers and (optionally) the
     /// synthetic series; returns how many samples the store refused.
-    fn write(&self, db: &Db, accepted: &[Accepted], stale: &[u32], ts: i64, synthetic: Option<[f64; 5]>) -> u64 {
+    /// Series refs from earlier appends are passed back to the store, so a
+    /// series it already holds costs no label lookup there either.
+    fn write(
+        &mut self,
+        db: &Db,
+        spec: &ScrapeSpec,
+        accepted: &[Accepted],
+        stale: &[u32],
+        ts: i64,
+        synthetic: Option<[f64; 5]>,
+    ) -> u64 {
+        #[derive(Clone, Copy)]
+        enum Owner {
+            Series(u32),
+            Synthetic(usize),
+        }
         let stale_nan = f64::from_bits(STALE_NAN_BITS);
-        let series = accepted.len() + stale.len() + SYNTHETIC.len();
-        let mut points: Vec<(i64, f64)> = Vec::with_capacity(series);
-        let mut pairs: Vec<(&str, &str)> = Vec::new();
-        let mut label_ranges: Vec<std::ops::Range<usize>> = Vec::with_capacity(series);
+        let n = accepted.len() + stale.len() + SYNTHETIC.len();
+        let mut samples: Vec<RefSample> = Vec::with_capacity(n);
+        let mut owners: Vec<Owner> = Vec::with_capacity(n);
         let scraped = accepted
             .iter()
-            .map(|a| (a.entry, (a.t, a.v)))
-            .chain(stale.iter().map(|&e| (e, (ts, stale_nan))));
-        for (entry, point) in scraped {
-            let start = pairs.len();
-            if let Some(labels) = &self.entries[entry as usize].labels {
-                pairs.extend(labels.iter().map(|(n, v)| (&**n, &**v)));
+            .map(|a| (a.entry, a.t, a.v))
+            .chain(stale.iter().map(|&e| (e, ts, stale_nan)));
+        for (entry, t, v) in scraped {
+            samples.push(RefSample {
+                series: self.cache.entry(entry).series_ref,
+                t,
+                v,
+            });
+            owners.push(Owner::Series(entry));
+        }
+        for (k, series) in self.synthetic_refs.iter().enumerate() {
+            samples.push(RefSample {
+                series: *series,
+                t: ts,
+                v: synthetic.map_or(stale_nan, |values| values[k]),
+            });
+            owners.push(Owner::Synthetic(k));
+        }
+        let this = &*self;
+        let result = db.append_refs(&mut samples, |i, sink| match owners[i] {
+            Owner::Series(e) => {
+                let entry = this.cache.entry(e);
+                let rebuilt;
+                let labels = match &entry.labels {
+                    Some(l) => Some(l),
+                    None => {
+                        // The store forgot the series (idle in the head
+                        // for long): derive its labels again.
+                        rebuilt = this.final_labels(spec, this.cache.key(e)).ok().flatten();
+                        rebuilt.as_ref()
+                    }
+                };
+                let pairs: Vec<(&str, &str)> = labels
+                    .map(|l| l.iter().map(|(n, v)| (&**n, &**v)).collect())
+                    .unwrap_or_default();
+                sink(&pairs);
             }
-            points.push(point);
-            label_ranges.push(start..pairs.len());
+            Owner::Synthetic(k) => {
+                let mut pairs = vec![(nines_tsdb::METRIC_NAME, SYNTHETIC[k])];
+                pairs.extend(this.target.labels.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+                sink(&pairs);
+            }
+        });
+        for (s, owner) in samples.iter().zip(&owners) {
+            match *owner {
+                Owner::Series(e) => {
+                    let entry = self.cache.entry_mut(e);
+                    entry.series_ref = s.series;
+                    if s.series.is_some() {
+                        entry.labels = None;
+                    }
+                }
+                Owner::Synthetic(k) => self.synthetic_refs[k] = s.series,
+            }
         }
-        for (i, name) in SYNTHETIC.iter().enumerate() {
-            let value = synthetic.map_or(stale_nan, |values| values[i]);
-            let start = pairs.len();
-            pairs.push((nines_tsdb::METRIC_NAME, name));
-            pairs.extend(self.target.labels.iter().map(|(n, v)| (n.as_str(), v.as_str())));
-            points.push((ts, value));
-            label_ranges.push(start..pairs.len());
-        }
-        let batch: Vec<SeriesSamples<'_>> = label_ranges
-            .iter()
-            .enumerate()
-            .map(|(i, lr)| SeriesSamples {
-                labels: &pairs[lr.clone()],
-                samples: &points[i..i + 1],
-            })
-            .collect();
-        match db.append(&batch) {
+        match result {
             Ok(r) => {
                 if !r.errors.is_empty() {
                     tracing::debug!(target_url = %self.target.url, errors = ?r.errors, "scrape samples refused");
@@ -319,7 +349,7 @@ impl TargetState {
             }
             Err(e) => {
                 tracing::error!(target_url = %self.target.url, "storing scraped samples failed: {e}");
-                points.len() as u64
+                n as u64
             }
         }
     }
@@ -327,21 +357,7 @@ impl TargetState {
     /// Forgets series not seen in the last two scrapes once they are the
     /// majority of the cache.
     fn evict(&mut self) {
-        let iteration = self.iteration;
-        let live = |e: &Entry| e.last_seen + 1 >= iteration;
-        let dead = self.entries.iter().filter(|e| !live(e)).count();
-        if dead < 64 || dead * 2 < self.entries.len() {
-            return;
-        }
-        let old = std::mem::take(&mut self.entries);
-        let mut kept: Vec<Option<Entry>> = old.into_iter().map(Some).collect();
-        self.index.retain(|_, i| kept[*i as usize].as_ref().is_some_and(live));
-        for i in self.index.values_mut() {
-            if let Some(e) = kept[*i as usize].take() {
-                self.entries.push(e);
-                *i = (self.entries.len() - 1) as u32;
-            }
-        }
+        self.cache.evict(self.iteration.saturating_sub(1));
     }
 }
 
@@ -430,7 +446,7 @@ mod tests {
         assert_eq!(read(&db, "scrape_series_added")[0].1[0], (1000, 3f64.to_bits()));
         assert_eq!(read(&db, "scrape_samples_scraped")[0].1[0], (1000, 3f64.to_bits()));
         // The target goes away: its series and the synthetic ones go stale.
-        st.mark_gone(&db, 3000);
+        st.mark_gone(&db, &s, 3000);
         assert_eq!(read(&db, "a")[0].1.last(), Some(&(3000, STALE_NAN_BITS)));
         assert_eq!(read(&db, "up")[0].1.last(), Some(&(3000, STALE_NAN_BITS)));
     }
@@ -463,6 +479,9 @@ mod tests {
         let r = st.ingest(&db, &s, text("go_a 1\ngo_b 1\nx 1\ny 1\n"), 1000, 0.1);
         assert_eq!((r.scraped, r.post_relabel, r.error.as_deref()), (4, 2, None));
         assert!(read(&db, "go_a").is_empty());
+        // Dropped series stay known: seeing them again adds nothing.
+        let r = st.ingest(&db, &s, text("go_a 1\ngo_b 1\nx 1\ny 1\n"), 1500, 0.1);
+        assert_eq!(r.series_added, 0);
         let r = st.ingest(&db, &s, text("x 1\ny 1\nz 1\n"), 2000, 0.1);
         assert!(r.error.unwrap().contains("sample_limit"));
         assert!(read(&db, "z").is_empty());
@@ -485,5 +504,50 @@ mod tests {
         st.ingest(&db, &s, text("other 1\n"), 2000, 0.1);
         st.ingest(&db, &s, text("other 1\n"), 3000, 0.1);
         assert_eq!(st.cached_series(), 1);
+    }
+}
+
+#[cfg(test)]
+mod forgotten_series {
+    use std::sync::Arc;
+
+    use nines_clock::ManualClock;
+    use nines_tsdb::{Db, Matcher, Options};
+
+    use super::*;
+    use crate::target::{build_targets, tests::spec};
+
+    #[test]
+    fn labels_are_derived_again_when_the_store_forgot_a_series() {
+        const H: i64 = 3_600_000;
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(10 * H));
+        let opts = Options {
+            retention_ms: None,
+            ..Options::default()
+        };
+        let db = Db::open(dir.path(), opts, clock.clone()).unwrap();
+        let s = spec("j");
+        let group = crate::spec::TargetGroup {
+            targets: vec!["h:1".into()],
+            labels: Default::default(),
+        };
+        let mut st = TargetState::new(build_targets(&s, &[group]).0.remove(0));
+        let body = "m{a=\"1\"} 1\n";
+        assert_eq!(
+            st.ingest(&db, &s, Ok((body.as_bytes(), Format::Text)), 10 * H, 0.1)
+                .rejected,
+            0
+        );
+        db.flush().unwrap();
+        clock.set(20 * H);
+        db.maintain().unwrap();
+        assert_eq!(db.head_series(), 0);
+        let r = st.ingest(&db, &s, Ok((body.as_bytes(), Format::Text)), 20 * H, 0.1);
+        assert_eq!((r.rejected, r.series_added), (0, 0));
+        let got = db.select(&[Matcher::equal("__name__", "m")], 0, i64::MAX).unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].labels().to_string(), "m{a=\"1\", instance=\"h:1\", job=\"j\"}");
+        assert_eq!(got[0].samples().unwrap(), vec![(10 * H, 1.0), (20 * H, 1.0)]);
     }
 }

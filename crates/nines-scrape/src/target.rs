@@ -73,14 +73,21 @@ pub fn build_targets(spec: &ScrapeSpec, groups: &[TargetGroup]) -> (Vec<Target>,
                 relabel::set(&mut labels, n, v.clone());
             }
             relabel::set(&mut labels, "__address__", address.clone());
-            relabel::set(&mut labels, "job", spec.job_name.clone());
-            relabel::set(&mut labels, "__scheme__", spec.scheme.clone());
-            relabel::set(&mut labels, "__metrics_path__", spec.metrics_path.clone());
-            relabel::set(&mut labels, "__scrape_interval__", format_duration(spec.interval));
-            relabel::set(&mut labels, "__scrape_timeout__", format_duration(spec.timeout));
+            // Job-level defaults fill only what the group did not set, as
+            // in Prometheus (a group may carry its own __metrics_path__).
+            let mut default = |name: &str, value: String| {
+                if !labels.iter().any(|(n, _)| n == name) {
+                    relabel::set(&mut labels, name, value);
+                }
+            };
+            default("job", spec.job_name.clone());
+            default("__scheme__", spec.scheme.clone());
+            default("__metrics_path__", spec.metrics_path.clone());
+            default("__scrape_interval__", format_duration(spec.interval));
+            default("__scrape_timeout__", format_duration(spec.timeout));
             for (name, values) in &spec.params {
                 if let Some(first) = values.first() {
-                    relabel::set(&mut labels, &format!("__param_{name}"), first.clone());
+                    default(&format!("__param_{name}"), first.clone());
                 }
             }
             let discovered = labels.clone();
@@ -279,6 +286,16 @@ pub(crate) mod tests {
             t[0].labels.iter().find(|(n, _)| n == "instance").unwrap().1,
             "https://example.com"
         );
+    }
+
+    #[test]
+    fn group_labels_override_job_defaults() {
+        let (t, _) = build_targets(
+            &spec("j"),
+            &[group(&["a:1"], &[("__metrics_path__", "/m/7"), ("shard", "7")])],
+        );
+        assert_eq!(t[0].url, "http://a:1/m/7");
+        assert!(t[0].labels.contains(&("shard".to_string(), "7".to_string())));
     }
 
     #[test]

@@ -20,6 +20,7 @@ use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::metrics::TypedMetric;
 use prometheus_client::registry::Registry;
 
 use crate::AppState;
@@ -161,32 +162,17 @@ fn counter(enc: &mut DescriptorEncoder, name: &str, help: &str, v: u64) -> Resul
     c.encode(enc.encode_descriptor(name, help, None, c.metric_type())?)
 }
 
-fn counter_by<const N: usize>(
+/// One family with a single label, one constant sample per label value.
+fn family_by<M: EncodeMetric + TypedMetric, const N: usize>(
     enc: &mut DescriptorEncoder,
     name: &str,
     help: &str,
     label: &'static str,
-    values: [(&'static str, u64); N],
+    values: [(&'static str, M); N],
 ) -> Result<(), std::fmt::Error> {
-    let mut family = enc.encode_descriptor(name, help, None, prometheus_client::metrics::MetricType::Counter)?;
-    for (value, n) in values {
-        let labels = [(label, value)];
-        ConstCounter::new(n).encode(family.encode_family(&labels)?)?;
-    }
-    Ok(())
-}
-
-fn gauge_by<const N: usize>(
-    enc: &mut DescriptorEncoder,
-    name: &str,
-    help: &str,
-    label: &'static str,
-    values: [(&'static str, i64); N],
-) -> Result<(), std::fmt::Error> {
-    let mut family = enc.encode_descriptor(name, help, None, prometheus_client::metrics::MetricType::Gauge)?;
-    for (value, n) in values {
-        let labels = [(label, value)];
-        ConstGauge::new(n).encode(family.encode_family(&labels)?)?;
+    let mut family = enc.encode_descriptor(name, help, None, M::TYPE)?;
+    for (value, metric) in values {
+        metric.encode(family.encode_family(&[(label, value)])?)?;
     }
     Ok(())
 }
@@ -194,18 +180,21 @@ fn gauge_by<const N: usize>(
 impl Collector for StateCollector {
     fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let s = self.db.stats();
-        counter_by(
+        family_by(
             &mut enc,
             "nines_storage_samples",
             "Samples handed to the store, by outcome",
             "outcome",
             [
-                ("appended", s.samples_appended.load(Relaxed)),
-                ("duplicate", s.samples_duplicate.load(Relaxed)),
-                ("out_of_order", s.samples_out_of_order.load(Relaxed)),
-                ("conflict", s.samples_conflict.load(Relaxed)),
-                ("too_old", s.samples_too_old.load(Relaxed)),
-                ("invalid_series", s.samples_invalid_series.load(Relaxed)),
+                ("appended", ConstCounter::new(s.samples_appended.load(Relaxed))),
+                ("duplicate", ConstCounter::new(s.samples_duplicate.load(Relaxed))),
+                ("out_of_order", ConstCounter::new(s.samples_out_of_order.load(Relaxed))),
+                ("conflict", ConstCounter::new(s.samples_conflict.load(Relaxed))),
+                ("too_old", ConstCounter::new(s.samples_too_old.load(Relaxed))),
+                (
+                    "invalid_series",
+                    ConstCounter::new(s.samples_invalid_series.load(Relaxed)),
+                ),
             ],
         )?;
         gauge(
@@ -248,14 +237,14 @@ impl Collector for StateCollector {
         )?;
         if let Some(m) = &self.scrape {
             let c = m.counters();
-            counter_by(
+            family_by(
                 &mut enc,
                 "nines_scrapes",
                 "Scrapes run, by result",
                 "result",
                 [
-                    ("success", c.scrapes_ok.load(Relaxed)),
-                    ("failure", c.scrapes_failed.load(Relaxed)),
+                    ("success", ConstCounter::new(c.scrapes_ok.load(Relaxed))),
+                    ("failure", ConstCounter::new(c.scrapes_failed.load(Relaxed))),
                 ],
             )?;
             counter(
@@ -280,12 +269,16 @@ impl Collector for StateCollector {
                     }
                 }
             }
-            gauge_by(
+            family_by(
                 &mut enc,
                 "nines_scrape_targets",
                 "Scrape targets by health of their last scrape",
                 "health",
-                [("up", up), ("down", down), ("unknown", unknown)],
+                [
+                    ("up", ConstGauge::new(up)),
+                    ("down", ConstGauge::new(down)),
+                    ("unknown", ConstGauge::new(unknown)),
+                ],
             )?;
         }
         Ok(())

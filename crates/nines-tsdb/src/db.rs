@@ -103,6 +103,48 @@ pub struct SeriesSamples<'a> {
     pub samples: &'a [(i64, f64)],
 }
 
+/// A series as the head knows it, handed out by [`Db::append_refs`] so a
+/// caller appending the same series again can skip the label lookup. A
+/// ref whose series the head has since dropped is noticed and resolved
+/// again from labels; refs are never reused for another series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeriesRef(u32);
+
+/// One sample for [`Db::append_refs`].
+#[derive(Debug, Clone, Copy)]
+pub struct RefSample {
+    /// The series, if known from an earlier append.
+    pub series: Option<SeriesRef>,
+    /// Timestamp, ms.
+    pub t: i64,
+    /// Value.
+    pub v: f64,
+}
+
+/// Scratch space reused across the series of one append.
+#[derive(Default)]
+struct Resolver {
+    packed: Vec<u8>,
+    /// The previous series of the batch, for the series-order hint.
+    prev: Option<u32>,
+}
+
+fn count_rejection(report: &mut AppendReport, r: Rejection, min_valid: i64, t: i64, which: impl FnOnce() -> String) {
+    match r {
+        Rejection::OutOfOrder => report.out_of_order += 1,
+        Rejection::DuplicateConflict => report.conflicts += 1,
+        Rejection::TooOld => report.too_old += 1,
+    }
+    report.note(|| {
+        let why = match r {
+            Rejection::OutOfOrder => "out of order sample".to_string(),
+            Rejection::DuplicateConflict => "duplicate sample for timestamp with a different value".to_string(),
+            Rejection::TooOld => format!("sample older than the head's lower bound {min_valid}"),
+        };
+        format!("{}: {why} at {t}", which())
+    });
+}
+
 /// What `Db::append_with` does with samples older than the head's lower
 /// bound (their time range is already in blocks).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -299,42 +341,18 @@ impl Db {
         let total: usize = batch.iter().map(|s| s.samples.len()).sum();
         let mut accepted: Vec<(u32, i64, f64)> = Vec::with_capacity(total);
         let mut created: Vec<u32> = Vec::new();
-        let mut sorted_buf: Vec<(&str, &str)> = Vec::new();
-        let mut packed: Vec<u8> = Vec::with_capacity(256);
-        let mut prev: Option<u32> = None;
+        let mut resolver = Resolver::default();
         let mut st = self.state.lock();
         for (i, s) in batch.iter().enumerate() {
-            let pairs: &[(&str, &str)] = if needs_normalising(s.labels) {
-                sorted_buf.clear();
-                sorted_buf.extend(s.labels.iter().filter(|(_, v)| !v.is_empty()).copied());
-                sorted_buf.sort_by(|a, b| a.0.cmp(b.0));
-                &sorted_buf
-            } else {
-                s.labels
-            };
-            CompactLabels::encode_into(&mut packed, pairs.iter().copied());
-            let hinted = prev.and_then(|p| st.head.find_after(p, &packed));
-            let hash = || hash_bytes(&packed);
-            let id = match hinted.or_else(|| st.head.find(hash(), &packed)) {
-                Some(id) => id,
-                None => {
-                    // Only a new label set needs checking: one found in the
-                    // head was checked when it was created.
-                    if let Err(msg) = self.check_labels(pairs) {
-                        report.invalid_series += 1;
-                        report.invalid_series_samples += s.samples.len() as u64;
-                        report.note(|| format!("series {i} ({}): {msg}", describe(pairs)));
-                        continue;
-                    }
-                    let id = st.head.create(hash(), CompactLabels::from_packed(&packed));
-                    created.push(id);
-                    id
+            let id = match self.resolve(&mut st.head, &mut resolver, s.labels, &mut created) {
+                Ok(id) => id,
+                Err(msg) => {
+                    report.invalid_series += 1;
+                    report.invalid_series_samples += s.samples.len() as u64;
+                    report.note(|| format!("series {i} ({}): {msg}", describe(s.labels)));
+                    continue;
                 }
             };
-            if let (Some(p), None) = (prev, hinted) {
-                st.head.set_hint(p, id);
-            }
-            prev = Some(id);
             let mut backfill_slot: Option<usize> = None;
             for &(t, v) in s.samples {
                 match st.head.check(id, t, v) {
@@ -345,32 +363,139 @@ impl Db {
                     Verdict::Duplicate => report.duplicates += 1,
                     Verdict::Reject(Rejection::TooOld) if old == OldSamples::Backfill => {
                         let slot = *backfill_slot.get_or_insert_with(|| {
-                            backfill.push((CompactLabels::from_packed(&packed), Vec::new()));
+                            backfill.push((CompactLabels::from_packed(&resolver.packed), Vec::new()));
                             backfill.len() - 1
                         });
                         backfill[slot].1.push((t, v));
                     }
-                    Verdict::Reject(r) => {
-                        let min_valid = st.head.min_valid;
-                        match r {
-                            Rejection::OutOfOrder => report.out_of_order += 1,
-                            Rejection::DuplicateConflict => report.conflicts += 1,
-                            Rejection::TooOld => report.too_old += 1,
-                        }
-                        report.note(|| {
-                            let why = match r {
-                                Rejection::OutOfOrder => "out of order sample".to_string(),
-                                Rejection::DuplicateConflict => {
-                                    "duplicate sample for timestamp with a different value".to_string()
-                                }
-                                Rejection::TooOld => format!("sample older than the head's lower bound {min_valid}"),
-                            };
-                            format!("series {i} ({}): {why} at {t}", describe(pairs))
-                        });
-                    }
+                    Verdict::Reject(r) => count_rejection(&mut report, r, st.head.min_valid, t, || {
+                        format!("series {i} ({})", describe(s.labels))
+                    }),
                 }
             }
         }
+        self.commit(st, &created, &accepted, &mut report)?;
+        if !backfill.is_empty() {
+            let n: u64 = backfill.iter().map(|s| s.1.len() as u64).sum();
+            match self.write_backfill(backfill) {
+                Ok(()) => report.backfilled = n,
+                Err(e) => {
+                    // The head part is stored; say what was not.
+                    report.too_old += n;
+                    report.note(|| format!("{n} samples older than the head could not be written to blocks: {e}"));
+                }
+            }
+        }
+        self.count(&report);
+        Ok(report)
+    }
+
+    /// Appends one sample per entry for callers that append the same
+    /// series again and again (scrape loops): an entry whose `series` ref
+    /// is still in the head skips the label lookup entirely. For the
+    /// others `with_labels(i, sink)` is called and must call `sink` with
+    /// entry `i`'s labels (which it may build on the spot); `series` is
+    /// then set to the ref found or created (`None` if the labels are
+    /// invalid). Samples older than the head are refused.
+    pub fn append_refs(
+        &self,
+        samples: &mut [RefSample],
+        mut with_labels: impl FnMut(usize, &mut dyn FnMut(&[(&str, &str)])),
+    ) -> Result<AppendReport> {
+        let mut report = AppendReport::default();
+        let mut accepted: Vec<(u32, i64, f64)> = Vec::with_capacity(samples.len());
+        let mut created: Vec<u32> = Vec::new();
+        let mut resolver = Resolver::default();
+        let mut st = self.state.lock();
+        for (i, s) in samples.iter_mut().enumerate() {
+            let known = s.series.map(|r| r.0).filter(|&id| st.head.contains(id));
+            let id = match known {
+                Some(id) => id,
+                None => {
+                    let mut outcome = Err(("no labels given".to_string(), String::new()));
+                    with_labels(i, &mut |labels| {
+                        outcome = self
+                            .resolve(&mut st.head, &mut resolver, labels, &mut created)
+                            .map_err(|msg| (msg, describe(labels)));
+                    });
+                    match outcome {
+                        Ok(id) => id,
+                        Err((msg, which)) => {
+                            s.series = None;
+                            report.invalid_series += 1;
+                            report.invalid_series_samples += 1;
+                            report.note(|| format!("series {i} ({which}): {msg}"));
+                            continue;
+                        }
+                    }
+                }
+            };
+            s.series = Some(SeriesRef(id));
+            match st.head.check(id, s.t, s.v) {
+                Verdict::Append => {
+                    st.head.note(id, s.t, s.v);
+                    accepted.push((id, s.t, s.v));
+                }
+                Verdict::Duplicate => report.duplicates += 1,
+                Verdict::Reject(r) => {
+                    count_rejection(&mut report, r, st.head.min_valid, s.t, || format!("series {i}"));
+                }
+            }
+        }
+        self.commit(st, &created, &accepted, &mut report)?;
+        self.count(&report);
+        Ok(report)
+    }
+
+    /// The head id of a series given by labels, created if new. Labels may
+    /// come in any order; `Err` says why they are refused.
+    fn resolve(
+        &self,
+        head: &mut Head,
+        r: &mut Resolver,
+        labels: &[(&str, &str)],
+        created: &mut Vec<u32>,
+    ) -> std::result::Result<u32, String> {
+        let sorted: Vec<(&str, &str)>;
+        let pairs: &[(&str, &str)] = if needs_normalising(labels) {
+            let mut v: Vec<(&str, &str)> = labels.iter().filter(|(_, v)| !v.is_empty()).copied().collect();
+            v.sort_by(|a, b| a.0.cmp(b.0));
+            sorted = v;
+            &sorted
+        } else {
+            labels
+        };
+        CompactLabels::encode_into(&mut r.packed, pairs.iter().copied());
+        let hinted = r.prev.and_then(|p| head.find_after(p, &r.packed));
+        let packed = &r.packed;
+        let hash = || hash_bytes(packed);
+        let id = match hinted.or_else(|| head.find(hash(), packed)) {
+            Some(id) => id,
+            None => {
+                // Only a new label set needs checking: one found in the
+                // head was checked when it was created.
+                self.check_labels(pairs)?;
+                let id = head.create(hash(), CompactLabels::from_packed(packed));
+                created.push(id);
+                id
+            }
+        };
+        if let (Some(p), None) = (r.prev, hinted) {
+            head.set_hint(p, id);
+        }
+        r.prev = Some(id);
+        Ok(id)
+    }
+
+    /// Logs new series and accepted samples to the WAL, then applies the
+    /// samples to the head; on a WAL failure nothing is applied.
+    fn commit(
+        &self,
+        mut st: parking_lot::MutexGuard<'_, State>,
+        created: &[u32],
+        accepted: &[(u32, i64, f64)],
+        report: &mut AppendReport,
+    ) -> Result<()> {
         let State { head, wal } = &mut *st;
         wal.log_series(
             created
@@ -385,30 +510,22 @@ impl Db {
                 .collect::<Vec<_>>()
                 .into_iter(),
         );
-        wal.log_samples(&accepted);
+        wal.log_samples(accepted);
         if let Err(e) = wal.commit(self.opts.wal_fsync_each_commit) {
             wal.discard();
-            for &(id, _, _) in &accepted {
+            for &(id, _, _) in accepted {
                 head.rollback(id);
             }
             return Err(e);
         }
-        for &(id, t, v) in &accepted {
+        for &(id, t, v) in accepted {
             head.apply(id, t, v);
         }
-        drop(st);
         report.appended = accepted.len() as u64;
-        if !backfill.is_empty() {
-            let n: u64 = backfill.iter().map(|s| s.1.len() as u64).sum();
-            match self.write_backfill(backfill) {
-                Ok(()) => report.backfilled = n,
-                Err(e) => {
-                    // The head part is stored; say what was not.
-                    report.too_old += n;
-                    report.note(|| format!("{n} samples older than the head could not be written to blocks: {e}"));
-                }
-            }
-        }
+        Ok(())
+    }
+
+    fn count(&self, report: &AppendReport) {
         let s = &self.stats;
         s.samples_appended.fetch_add(report.appended, Ordering::Relaxed);
         s.samples_duplicate.fetch_add(report.duplicates, Ordering::Relaxed);
@@ -417,7 +534,6 @@ impl Db {
         s.samples_too_old.fetch_add(report.too_old, Ordering::Relaxed);
         s.samples_invalid_series
             .fetch_add(report.invalid_series_samples, Ordering::Relaxed);
-        Ok(report)
     }
 
     /// Writes samples older than the head into new blocks, one per block

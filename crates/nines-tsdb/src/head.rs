@@ -166,6 +166,11 @@ impl Head {
         self.live
     }
 
+    /// True while the head holds series `id`.
+    pub(crate) fn contains(&self, id: u32) -> bool {
+        matches!(self.series.get(id as usize), Some(Some(_)))
+    }
+
     /// The series `prev`'s hint names, if its labels are `packed`.
     pub(crate) fn find_after(&self, prev: u32, packed: &[u8]) -> Option<u32> {
         let hint = self.series.get(prev as usize)?.as_ref()?.next_hint;

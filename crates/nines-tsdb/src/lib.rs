@@ -25,7 +25,9 @@ mod wal;
 mod testing;
 
 pub use block::{BlockMeta, BlockStats};
-pub use db::{AppendReport, Db, DbStats, Limits, OldSamples, Options, SeriesSamples, SnapshotReport};
+pub use db::{
+    AppendReport, Db, DbStats, Limits, OldSamples, Options, RefSample, SeriesRef, SeriesSamples, SnapshotReport,
+};
 pub use error::{Error, Result};
 pub use head::Rejection;
 pub use labels::{check_sorted_pairs, is_valid_label_name, is_valid_metric_name, Label, Labels, METRIC_NAME};

@@ -426,3 +426,63 @@ fn history_older_than_the_head_is_backfilled_into_blocks_when_asked() {
     assert_eq!(all_samples(&db, &[name("hist")])[0].1.len(), 1201);
     assert!(db.blocks().len() <= 3, "{:?}", db.blocks());
 }
+
+#[test]
+fn append_refs_reuses_refs_and_recovers_from_dropped_series() {
+    use nines_tsdb::RefSample;
+    let dir = tempfile::tempdir().unwrap();
+    let (c, shared) = clock(10 * H);
+    let db = Db::open(dir.path(), opts(), shared).unwrap();
+    let labels = [
+        vec![("__name__", "a"), ("job", "x")],
+        vec![("job", "x"), ("__name__", "b")],
+        vec![("__name__", "bad name")],
+    ];
+    let mut asked = Vec::new();
+    let mut batch: Vec<RefSample> = (0..3)
+        .map(|i| RefSample {
+            series: None,
+            t: 10 * H + 1,
+            v: i as f64,
+        })
+        .collect();
+    let r = db
+        .append_refs(&mut batch, |i, sink| {
+            asked.push(i);
+            sink(&labels[i]);
+        })
+        .unwrap();
+    assert_eq!((r.appended, r.invalid_series), (2, 1));
+    assert_eq!(asked, vec![0, 1, 2]);
+    assert!(batch[0].series.is_some() && batch[1].series.is_some() && batch[2].series.is_none());
+    // Known refs: labels are not asked for again.
+    for s in &mut batch {
+        s.t += 15_000;
+    }
+    let mut asked = Vec::new();
+    let r = db
+        .append_refs(&mut batch[..2], |i, sink| {
+            asked.push(i);
+            sink(&labels[i]);
+        })
+        .unwrap();
+    assert_eq!(r.appended, 2);
+    assert!(asked.is_empty());
+    // The head lets the series go (persisted, then idle past a block);
+    // the stale refs are noticed and resolved from labels again.
+    db.flush().unwrap();
+    c.set(20 * H);
+    db.maintain().unwrap();
+    assert_eq!(
+        db.head_series(),
+        0,
+        "the head must have dropped the series for this test"
+    );
+    for s in &mut batch {
+        s.t = 20 * H;
+    }
+    let r = db.append_refs(&mut batch[..2], |i, sink| sink(&labels[i])).unwrap();
+    assert_eq!(r.appended, 2, "{r:?}");
+    let got = all_samples(&db, &[name("b")]);
+    assert_eq!(got[0].1, vec![(10 * H + 1, 1.0), (10 * H + 15_001, 1.0), (20 * H, 1.0)]);
+}

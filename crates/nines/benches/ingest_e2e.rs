@@ -13,6 +13,7 @@
 //! remote_write requests of 2,000 series × 1 sample (Prometheus's default
 //! `max_samples_per_send`), 4 requests in flight.
 
+mod support;
 #[path = "../../nines-tsdb/benches/workload.rs"]
 mod workload;
 
@@ -21,6 +22,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use support::{clock_ticks, cpu_seconds, du, du_entry, free_port, rss_mib};
 use workload::{series_labels, Workload};
 
 const STEP_MS: i64 = 15_000;
@@ -112,64 +114,6 @@ fn encode_request(labels: &[Vec<u8>], values: &[f64], series: &[usize], t: i64) 
         put_field_bytes(&mut req, 0x0a, &ts);
     }
     snap::raw::Encoder::new().compress_vec(&req).expect("snappy")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
-fn clock_ticks() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(100.0)
-}
-
-/// User + system CPU seconds of a process.
-fn cpu_seconds(pid: u32, ticks: f64) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // utime and stime are fields 14 and 15; count after the command name,
-    // which may contain spaces but ends with ')'.
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let field = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    (field(11) + field(12)) / ticks
-}
-
-/// A memory figure from /proc/PID/status (`VmHWM:` is the peak RSS).
-fn rss_mib(pid: u32, field: &str) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
-fn du(path: &Path) -> u64 {
-    let mut total = 0;
-    if let Ok(rd) = std::fs::read_dir(path) {
-        for e in rd.flatten() {
-            let Ok(m) = e.metadata() else { continue };
-            total += if m.is_dir() { du(&e.path()) } else { m.len() };
-        }
-    }
-    total
-}
-
-fn du_entry(path: &Path) -> u64 {
-    if path.is_dir() {
-        du(path)
-    } else {
-        std::fs::metadata(path).map_or(0, |m| m.len())
-    }
 }
 
 struct Target {
