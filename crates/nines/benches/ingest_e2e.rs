@@ -18,11 +18,11 @@ mod support;
 mod workload;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use support::{clock_ticks, cpu_seconds, du, du_entry, free_port, rss_mib};
+use support::{clock_ticks, cpu_seconds, du, du_entry, free_port, rss_mib, spawn_ready};
 use workload::{series_labels, Workload};
 
 const STEP_MS: i64 = 15_000;
@@ -156,22 +156,8 @@ fn start(name: &str, cpu: &str, dir: &Path) -> Target {
         }
         other => panic!("unknown target {other}"),
     }
-    let child = cmd
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("start {name}: {e}"));
     let base = format!("http://{addr}");
-    let ready = if name == "victoria-metrics" {
-        "/health"
-    } else {
-        "/-/ready"
-    };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while ureq::get(&format!("{base}{ready}")).call().is_err() {
-        assert!(Instant::now() < deadline, "{name} did not become ready");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let child = spawn_ready(cmd, name, &base);
     Target {
         name: name.into(),
         child,

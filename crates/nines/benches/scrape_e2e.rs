@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use support::{clock_ticks, cpu_seconds, free_port, rss_mib};
+use support::{clock_ticks, cpu_seconds, free_port, rss_mib, spawn_ready};
 
 const EXPORTER_ENV: &str = "NINES_BENCH_EXPORTER";
 
@@ -239,22 +239,8 @@ fn start(peer: &str, cpu: &str, dir: &Path, config: &Path) -> (Child, String) {
         }
         other => panic!("unknown peer {other}"),
     }
-    let child = cmd
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("start {peer}: {e}"));
-    let ready = if peer == "victoria-metrics" {
-        "/health"
-    } else {
-        "/-/ready"
-    };
     let base = format!("http://{addr}");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while ureq::get(&format!("{base}{ready}")).call().is_err() {
-        assert!(Instant::now() < deadline, "{peer} did not become ready");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let child = spawn_ready(cmd, peer, &base);
     (child, base)
 }
 

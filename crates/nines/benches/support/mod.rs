@@ -3,7 +3,8 @@
 #![allow(dead_code)]
 
 use std::path::Path;
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -61,4 +62,25 @@ pub fn du_entry(path: &Path) -> u64 {
     } else {
         std::fs::metadata(path).map_or(0, |m| m.len())
     }
+}
+
+/// Starts a server (output discarded) and waits until its readiness
+/// endpoint answers: `/health` for VictoriaMetrics, `/-/ready` otherwise.
+pub fn spawn_ready(mut cmd: Command, name: &str, base: &str) -> Child {
+    let child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {name}: {e}"));
+    let ready = if name == "victoria-metrics" {
+        "/health"
+    } else {
+        "/-/ready"
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while ureq::get(&format!("{base}{ready}")).call().is_err() {
+        assert!(Instant::now() < deadline, "{name} did not become ready");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child
 }
