@@ -1,5 +1,6 @@
 //! The `nines` binary: CLI, configuration, wiring and background tasks.
 
+mod client;
 mod config;
 mod reload;
 mod serve;
@@ -27,6 +28,10 @@ struct Cli {
     /// token). Prefer the environment variable: arguments show in `ps`.
     #[arg(long, global = true, env = "NINES_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// PEM CA certificate(s) to trust for an `https://` server instead of
+    /// the public web roots (a private CA or a self-signed certificate).
+    #[arg(long, global = true, env = "NINES_CA_FILE")]
+    ca_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -97,8 +102,10 @@ fn main() -> ExitCode {
             insecure_allow_unauthenticated,
         }),
         Command::Check { config } => check(&config),
-        Command::Backup { dir, server } => backup(&dir, &server, cli.token.as_deref()),
-        Command::Targets { server, job, output } => targets::run(&server, job.as_deref(), output, cli.token.as_deref()),
+        Command::Backup { dir, server } => with_client(&cli.token, &cli.ca_file, |c| backup(&dir, &server, c)),
+        Command::Targets { server, job, output } => with_client(&cli.token, &cli.ca_file, |c| {
+            targets::run(&server, job.as_deref(), output, c)
+        }),
     }
 }
 
@@ -152,7 +159,21 @@ fn check(path: &std::path::Path) -> ExitCode {
     }
 }
 
-fn backup(dir: &std::path::Path, server: &str, token: Option<&str>) -> ExitCode {
+fn with_client(
+    token: &Option<String>,
+    ca_file: &Option<PathBuf>,
+    run: impl FnOnce(&client::Client) -> ExitCode,
+) -> ExitCode {
+    match client::Client::new(token.as_deref(), ca_file.as_deref()) {
+        Ok(c) => run(&c),
+        Err(e) => {
+            eprintln!("nines: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn backup(dir: &std::path::Path, server: &str, client: &client::Client) -> ExitCode {
     let dir = match std::path::absolute(dir) {
         Ok(d) => d,
         Err(e) => {
@@ -162,7 +183,7 @@ fn backup(dir: &std::path::Path, server: &str, token: Option<&str>) -> ExitCode 
     };
     let url = format!("{}/api/v1/admin/backup", server.trim_end_matches('/'));
     let dir_text = dir.to_string_lossy().to_string();
-    match with_token(ureq::post(&url), token).query("dir", &dir_text).call() {
+    match client.post(&url).query("dir", &dir_text).call() {
         Ok(resp) => {
             let body = resp.into_string().unwrap_or_default();
             println!("backup written to {}: {body}", dir.display());
@@ -177,13 +198,5 @@ fn backup(dir: &std::path::Path, server: &str, token: Option<&str>) -> ExitCode 
             eprintln!("backup: cannot reach {url}: {e}");
             ExitCode::FAILURE
         }
-    }
-}
-
-/// Adds the bearer token, if any, to a request to a nines server.
-pub fn with_token(req: ureq::Request, token: Option<&str>) -> ureq::Request {
-    match token {
-        Some(t) => req.set("Authorization", &format!("Bearer {t}")),
-        None => req,
     }
 }

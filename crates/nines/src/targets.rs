@@ -14,9 +14,9 @@ pub enum Output {
 }
 
 /// Fetches `/api/v1/targets` and prints it.
-pub fn run(server: &str, job: Option<&str>, output: Output, token: Option<&str>) -> ExitCode {
+pub fn run(server: &str, job: Option<&str>, output: Output, client: &crate::client::Client) -> ExitCode {
     let url = format!("{}/api/v1/targets", server.trim_end_matches('/'));
-    let mut req = crate::with_token(ureq::get(&url), token).query("state", "active");
+    let mut req = client.get(&url).query("state", "active");
     if let Some(j) = job {
         req = req.query("scrapePool", j);
     }

@@ -213,6 +213,23 @@ fn tls_listener_with_tokens_scraped_by_a_second_nines() {
     assert!(a.url.starts_with("https://"), "{}", a.url);
     let a_addr = a.url.trim_start_matches("https://").to_string();
 
+    // The CLI speaks HTTPS, trusting the given CA, with a token.
+    let out = Command::new(env!("CARGO_BIN_EXE_nines"))
+        .args(["targets", "--server", &a.url, "--ca-file", cert_file.to_str().unwrap()])
+        .env("NINES_TOKEN", READER)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("JOB"));
+    // Without the CA the public roots do not vouch for a self-signed server.
+    let out = Command::new(env!("CARGO_BIN_EXE_nines"))
+        .args(["targets", "--server", &a.url])
+        .env("NINES_TOKEN", READER)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot reach"), "{}", String::from_utf8_lossy(&out.stderr));
+
     // Plain HTTP to the TLS port gets no answer of ours.
     let resp = raw_request(
         &format!("http://{a_addr}"),
