@@ -346,13 +346,18 @@ async fn run_loop(mut cx: LoopContext) {
             _ = cx.stopped.changed() => break,
         };
         let duration = started.elapsed();
-        let report = cx.state.ingest(
-            &cx.db,
-            &cx.spec,
-            fetched.as_ref().map(|(b, f)| (&b[..], *f)).map_err(Clone::clone),
-            ts,
-            duration.as_secs_f64(),
-        );
+        // Appending may wait for the store's lock (held for a moment while
+        // the head is cut into a block): let this worker's other tasks move
+        // elsewhere meanwhile, so HTTP and other scrapes are not held up.
+        let report = tokio::task::block_in_place(|| {
+            cx.state.ingest(
+                &cx.db,
+                &cx.spec,
+                fetched.as_ref().map(|(b, f)| (&b[..], *f)).map_err(Clone::clone),
+                ts,
+                duration.as_secs_f64(),
+            )
+        });
         if report.error.is_some() {
             cx.counters.scrapes_failed.fetch_add(1, Relaxed);
         } else {
@@ -383,7 +388,7 @@ async fn run_loop(mut cx: LoopContext) {
             next += target.interval * missed as u32;
         }
     }
-    cx.state.mark_gone(&cx.db, &cx.spec, cx.clock.now_millis());
+    tokio::task::block_in_place(|| cx.state.mark_gone(&cx.db, &cx.spec, cx.clock.now_millis()));
 }
 
 #[cfg(test)]
