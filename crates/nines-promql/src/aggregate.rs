@@ -1,0 +1,320 @@
+//! Aggregation operators with `by`/`without`.
+
+use promql_parser::parser::{AggregateExpr, LabelModifier};
+use rustc_hash::FxHashMap;
+
+use crate::engine::{Evaluator, Vector};
+use crate::error::EvalError;
+use crate::functions::quantile;
+use crate::value::{set, Labels, Sample, Value, NAME};
+
+fn group_labels(labels: &Labels, modifier: Option<&LabelModifier>) -> Labels {
+    match modifier {
+        Some(LabelModifier::Include(names)) => labels
+            .iter()
+            .filter(|(n, _)| names.labels.iter().any(|x| x == n))
+            .cloned()
+            .collect(),
+        Some(LabelModifier::Exclude(names)) => labels
+            .iter()
+            .filter(|(n, _)| n != NAME && !names.labels.iter().any(|x| x == n))
+            .cloned()
+            .collect(),
+        None => Vec::new(),
+    }
+}
+
+fn scalar_param(ev: &Evaluator<'_>, a: &AggregateExpr, t: i64) -> Result<f64, EvalError> {
+    let Some(p) = &a.param else {
+        return Err(EvalError::BadData(format!("{} needs a parameter", a.op)));
+    };
+    match ev.eval(p, t)? {
+        Value::Scalar(v) => Ok(v),
+        other => Err(EvalError::BadData(format!(
+            "expected scalar parameter for {}, got {}",
+            a.op,
+            other.type_name()
+        ))),
+    }
+}
+
+/// Kahan-compensated sum, as Prometheus uses for `sum` and `avg`.
+#[derive(Default, Clone, Copy)]
+struct KahanSum {
+    sum: f64,
+    c: f64,
+}
+
+impl KahanSum {
+    fn add(&mut self, v: f64) {
+        let t = self.sum + v;
+        if t.is_infinite() {
+            self.c = 0.0;
+        } else if self.sum.abs() >= v.abs() {
+            self.c += (self.sum - t) + v;
+        } else {
+            self.c += (v - t) + self.sum;
+        }
+        self.sum = t;
+    }
+
+    fn value(&self) -> f64 {
+        if self.sum.is_infinite() {
+            self.sum
+        } else {
+            self.sum + self.c
+        }
+    }
+}
+
+/// Evaluates an aggregation at `t`.
+pub fn eval(ev: &Evaluator<'_>, a: &AggregateExpr, t: i64) -> Result<Value, EvalError> {
+    let op = a.op.to_string();
+    let input = match ev.eval(&a.expr, t)? {
+        Value::Vector(v) => v,
+        other => {
+            return Err(EvalError::BadData(format!(
+                "expected instant vector in aggregation, got {}",
+                other.type_name()
+            )))
+        }
+    };
+    let modifier = a.modifier.as_ref();
+    match op.as_str() {
+        "topk" | "bottomk" | "limitk" => {
+            let k = scalar_param(ev, a, t)?;
+            if k.is_nan() {
+                return Err(EvalError::Execution(format!("Parameter value is NaN for {op}")));
+            }
+            let k = if k >= 9.0e18 { usize::MAX } else { k.max(0.0) as usize };
+            Ok(Value::Vector(select_k(&op, k, input, modifier)))
+        }
+        "limit_ratio" => {
+            let r = scalar_param(ev, a, t)?;
+            if r.is_nan() {
+                return Err(EvalError::Execution("Ratio value is NaN for limit_ratio".into()));
+            }
+            let r = r.clamp(-1.0, 1.0);
+            Ok(Value::Vector(
+                input
+                    .into_iter()
+                    .filter(|s| {
+                        let h = ratio_hash(&s.labels);
+                        if r >= 0.0 {
+                            h < r
+                        } else {
+                            h >= 1.0 + r
+                        }
+                    })
+                    .collect(),
+            ))
+        }
+        "count_values" => {
+            let Some(p) = &a.param else {
+                return Err(EvalError::BadData("count_values needs a label name".into()));
+            };
+            let label = match ev.eval(p, t)? {
+                Value::String(s) => s,
+                other => {
+                    return Err(EvalError::BadData(format!(
+                        "expected string parameter for count_values, got {}",
+                        other.type_name()
+                    )))
+                }
+            };
+            if !nines_tsdb::is_valid_label_name(&label) {
+                return Err(EvalError::Execution(format!("invalid label name {label:?}")));
+            }
+            let mut groups: FxHashMap<Labels, f64> = FxHashMap::default();
+            let mut order: Vec<Labels> = Vec::new();
+            for s in input {
+                let mut g = group_labels(&s.labels, modifier);
+                set(&mut g, &label, &format_value(s.value));
+                let e = groups.entry(g.clone()).or_insert_with(|| {
+                    order.push(g);
+                    0.0
+                });
+                *e += 1.0;
+            }
+            Ok(Value::Vector(
+                order
+                    .into_iter()
+                    .map(|g| {
+                        let value = groups[&g];
+                        Sample { labels: g, value }
+                    })
+                    .collect(),
+            ))
+        }
+        _ => {
+            let q = if op == "quantile" {
+                Some(scalar_param(ev, a, t)?)
+            } else {
+                None
+            };
+            let mut groups: FxHashMap<Labels, Vec<f64>> = FxHashMap::default();
+            let mut order: Vec<Labels> = Vec::new();
+            for s in input {
+                let g = group_labels(&s.labels, modifier);
+                groups
+                    .entry(g.clone())
+                    .or_insert_with(|| {
+                        order.push(g);
+                        Vec::new()
+                    })
+                    .push(s.value);
+            }
+            let mut out = Vec::with_capacity(order.len());
+            for g in order {
+                let values = &groups[&g];
+                let value = reduce(&op, values, q)?;
+                out.push(Sample { labels: g, value });
+            }
+            Ok(Value::Vector(out))
+        }
+    }
+}
+
+fn reduce(op: &str, values: &[f64], q: Option<f64>) -> Result<f64, EvalError> {
+    let n = values.len() as f64;
+    Ok(match op {
+        "sum" => {
+            let mut k = KahanSum::default();
+            values.iter().for_each(|v| k.add(*v));
+            k.value()
+        }
+        "avg" => {
+            let mut k = KahanSum::default();
+            values.iter().for_each(|v| k.add(*v));
+            if k.value().is_finite() || values.iter().any(|v| v.is_infinite() || v.is_nan()) {
+                k.value() / n
+            } else {
+                // The sum overflowed although every value is finite: an
+                // incremental mean stays in range.
+                let mut mean = 0.0;
+                for (i, &v) in values.iter().enumerate() {
+                    let count = (i + 1) as f64;
+                    mean += v / count - mean / count;
+                }
+                mean
+            }
+        }
+        "min" => values
+            .iter()
+            .copied()
+            .fold(f64::NAN, |acc, v| if acc.is_nan() || v < acc { v } else { acc }),
+        "max" => values
+            .iter()
+            .copied()
+            .fold(f64::NAN, |acc, v| if acc.is_nan() || v > acc { v } else { acc }),
+        "count" => n,
+        "group" => 1.0,
+        "stddev" | "stdvar" => {
+            let mut mean = 0.0;
+            let mut m2 = 0.0;
+            for (i, &v) in values.iter().enumerate() {
+                let count = (i + 1) as f64;
+                let delta = v - mean;
+                mean += delta / count;
+                m2 += delta * (v - mean);
+            }
+            let var = m2 / n;
+            if op == "stddev" {
+                var.sqrt()
+            } else {
+                var
+            }
+        }
+        "quantile" => quantile(q.unwrap_or(f64::NAN), values),
+        other => return Err(EvalError::BadData(format!("unknown aggregation {other}"))),
+    })
+}
+
+fn select_k(op: &str, k: usize, input: Vector, modifier: Option<&LabelModifier>) -> Vector {
+    let mut groups: FxHashMap<Labels, Vec<Sample>> = FxHashMap::default();
+    let mut order: Vec<Labels> = Vec::new();
+    for s in input {
+        let g = group_labels(&s.labels, modifier);
+        groups
+            .entry(g.clone())
+            .or_insert_with(|| {
+                order.push(g);
+                Vec::new()
+            })
+            .push(s);
+    }
+    let mut out = Vec::new();
+    for g in order {
+        let Some(mut members) = groups.remove(&g) else {
+            continue;
+        };
+        match op {
+            "topk" => members.sort_by(|a, b| cmp_desc_nan_last(a.value, b.value)),
+            "bottomk" => members.sort_by(|a, b| cmp_asc_nan_last(a.value, b.value)),
+            _ => members.sort_by(|a, b| ratio_hash(&a.labels).total_cmp(&ratio_hash(&b.labels))),
+        }
+        members.truncate(k);
+        out.extend(members);
+    }
+    out
+}
+
+fn cmp_desc_nan_last(a: f64, b: f64) -> std::cmp::Ordering {
+    match (a.is_nan(), b.is_nan()) {
+        (true, true) => std::cmp::Ordering::Equal,
+        (true, false) => std::cmp::Ordering::Greater,
+        (false, true) => std::cmp::Ordering::Less,
+        _ => b.total_cmp(&a),
+    }
+}
+
+fn cmp_asc_nan_last(a: f64, b: f64) -> std::cmp::Ordering {
+    match (a.is_nan(), b.is_nan()) {
+        (true, true) => std::cmp::Ordering::Equal,
+        (true, false) => std::cmp::Ordering::Greater,
+        (false, true) => std::cmp::Ordering::Less,
+        _ => a.total_cmp(&b),
+    }
+}
+
+/// A stable value in `[0, 1)` per label set, for `limitk` and
+/// `limit_ratio` sampling.
+fn ratio_hash(labels: &Labels) -> f64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = rustc_hash::FxHasher::default();
+    labels.hash(&mut h);
+    (h.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// Formats a value the way Prometheus prints it in labels and JSON.
+pub fn format_value(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v == f64::INFINITY {
+        "+Inf".into()
+    } else if v == f64::NEG_INFINITY {
+        "-Inf".into()
+    } else {
+        let s = format!("{v}");
+        if s.contains('e') || s.len() <= 21 {
+            go_float(v)
+        } else {
+            s
+        }
+    }
+}
+
+/// Go's `strconv.FormatFloat(v, 'f', -1, 64)`-like shortest form, with
+/// exponents for very large or small magnitudes as Go's 'g'-ish output.
+fn go_float(v: f64) -> String {
+    let abs = v.abs();
+    if abs != 0.0 && !(1e-4..1e21).contains(&abs) {
+        // Go prints e.g. 1e+21, 1e-05.
+        let s = format!("{v:e}");
+        let (mant, exp) = s.split_once('e').unwrap_or((&s, "0"));
+        let exp: i32 = exp.parse().unwrap_or(0);
+        let sign = if exp < 0 { '-' } else { '+' };
+        return format!("{mant}e{sign}{:02}", exp.abs());
+    }
+    format!("{v}")
+}

@@ -1,0 +1,462 @@
+//! Evaluation: a query is parsed once, every selector's data is fetched
+//! once for the whole query span, and the expression is evaluated at each
+//! step over that data.
+//!
+//! Semantics follow Prometheus 3.x: range selectors and the lookback
+//! window are left-open (`(t - range, t]`), a staleness marker ends a
+//! series for instant selectors and is never part of a range.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use promql_parser::parser::{self, AtModifier, Expr, Offset};
+use rustc_hash::FxHashMap;
+
+use crate::error::EvalError;
+use crate::storage::{convert_matchers, Queryable};
+use crate::value::{Labels, Sample, Series, Value};
+use crate::{aggregate, binary, functions};
+
+/// Engine settings.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    /// How far back an instant selector looks for a sample.
+    pub lookback: Duration,
+    /// Subquery step when none is written.
+    pub default_subquery_step: Duration,
+    /// Most samples a query may hold from storage at once.
+    pub max_samples: usize,
+    /// Longest a query may run.
+    pub timeout: Duration,
+}
+
+impl Default for Engine {
+    fn default() -> Self {
+        Self {
+            lookback: Duration::from_secs(300),
+            default_subquery_step: Duration::from_secs(60),
+            max_samples: 50_000_000,
+            timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+/// Parses a query, turning the parser's message into `bad_data`.
+pub fn parse(query: &str) -> Result<Expr, EvalError> {
+    parser::parse(query).map_err(EvalError::BadData)
+}
+
+fn millis(d: Duration) -> i64 {
+    d.as_millis() as i64
+}
+
+fn offset_ms(o: &Option<Offset>) -> i64 {
+    match o {
+        Some(Offset::Pos(d)) => millis(*d),
+        Some(Offset::Neg(d)) => -millis(*d),
+        None => 0,
+    }
+}
+
+impl Engine {
+    /// Evaluates `query` at `t` (ms).
+    pub fn instant(&self, storage: &dyn Queryable, query: &str, t: i64) -> Result<Value, EvalError> {
+        let expr = parse(query)?;
+        let ev = Evaluator::prepare(self, storage, &expr, t, t, 0)?;
+        let v = ev.eval(&expr, t)?;
+        Ok(match v {
+            Value::Vector(mut vec) => {
+                sort_if_unordered(&expr, &mut vec);
+                Value::Vector(vec)
+            }
+            other => other,
+        })
+    }
+
+    /// Evaluates `query` at every `step` from `start` to `end` (ms); the
+    /// result is a range vector (a scalar becomes one series without
+    /// labels).
+    pub fn range(
+        &self,
+        storage: &dyn Queryable,
+        query: &str,
+        start: i64,
+        end: i64,
+        step: i64,
+    ) -> Result<Vec<Series>, EvalError> {
+        let expr = parse(query)?;
+        if step <= 0 {
+            return Err(EvalError::BadData(
+                "zero or negative query resolution step widths are not accepted".into(),
+            ));
+        }
+        match expr.value_type() {
+            parser::value::ValueType::Vector | parser::value::ValueType::Scalar => {}
+            other => {
+                return Err(EvalError::BadData(format!(
+                    "invalid expression type \"{}\" for range query, must be Scalar or instant Vector",
+                    type_word(other)
+                )))
+            }
+        }
+        let ev = Evaluator::prepare(self, storage, &expr, start, end, step)?;
+        let mut out: FxHashMap<Labels, Vec<(i64, f64)>> = FxHashMap::default();
+        let mut t = start;
+        while t <= end {
+            match ev.eval(&expr, t)? {
+                Value::Scalar(v) => out.entry(Vec::new()).or_default().push((t, v)),
+                Value::Vector(samples) => {
+                    for s in samples {
+                        out.entry(s.labels).or_default().push((t, s.value));
+                    }
+                }
+                other => {
+                    return Err(EvalError::BadData(format!(
+                        "range query must be a scalar or instant vector, got {}",
+                        other.type_name()
+                    )))
+                }
+            }
+            t += step;
+        }
+        let mut series: Vec<Series> = out
+            .into_iter()
+            .map(|(labels, points)| Series { labels, points })
+            .collect();
+        series.sort_by(|a, b| a.labels.cmp(&b.labels));
+        Ok(series)
+    }
+}
+
+fn type_word(t: parser::value::ValueType) -> &'static str {
+    match t {
+        parser::value::ValueType::Vector => "vector",
+        parser::value::ValueType::Scalar => "scalar",
+        parser::value::ValueType::Matrix => "range vector",
+        parser::value::ValueType::String => "string",
+    }
+}
+
+/// Instant results are sorted by labels unless the query orders them.
+fn sort_if_unordered(expr: &Expr, v: &mut [Sample]) {
+    let ordered = match expr {
+        Expr::Call(c) => c.func.name.starts_with("sort"),
+        Expr::Aggregate(a) => matches!(a.op.to_string().as_str(), "topk" | "bottomk"),
+        Expr::Paren(p) => return sort_if_unordered(&p.expr, v),
+        _ => false,
+    };
+    if !ordered {
+        v.sort_by(|a, b| a.labels.cmp(&b.labels));
+    }
+}
+
+/// The state of one query: fetched data and limits.
+pub struct Evaluator<'e> {
+    pub(crate) engine: &'e Engine,
+    /// Selector data, keyed by the selector node's address.
+    data: FxHashMap<usize, Vec<Series>>,
+    /// The query's start and end, for `@ start()` / `@ end()`.
+    pub(crate) start: i64,
+    pub(crate) end: i64,
+    /// The range query's step (0 for an instant query).
+    pub(crate) step: i64,
+    deadline: Instant,
+}
+
+fn at_ms(at: &AtModifier, start: i64, end: i64) -> i64 {
+    match at {
+        AtModifier::Start => start,
+        AtModifier::End => end,
+        AtModifier::At(t) => match t.duration_since(SystemTime::UNIX_EPOCH) {
+            Ok(d) => millis(d),
+            Err(e) => -millis(e.duration()),
+        },
+    }
+}
+
+impl<'e> Evaluator<'e> {
+    fn prepare(
+        engine: &'e Engine,
+        storage: &dyn Queryable,
+        expr: &Expr,
+        start: i64,
+        end: i64,
+        step: i64,
+    ) -> Result<Self, EvalError> {
+        let mut ev = Evaluator {
+            engine,
+            data: FxHashMap::default(),
+            start,
+            end,
+            step,
+            deadline: Instant::now() + engine.timeout,
+        };
+        let mut total = 0usize;
+        ev.fetch(storage, expr, start, end, &mut total)?;
+        Ok(ev)
+    }
+
+    /// Fetches every selector under `e`, which is evaluated at times in
+    /// `[lo, hi]`.
+    fn fetch(
+        &mut self,
+        storage: &dyn Queryable,
+        e: &Expr,
+        lo: i64,
+        hi: i64,
+        total: &mut usize,
+    ) -> Result<(), EvalError> {
+        let lookback = millis(self.engine.lookback);
+        let (start, end) = (self.start, self.end);
+        let window = |at: &Option<AtModifier>, off: &Option<Offset>| {
+            let off = offset_ms(off);
+            match at {
+                Some(a) => {
+                    let t = at_ms(a, start, end);
+                    (t - off, t - off)
+                }
+                None => (lo - off, hi - off),
+            }
+        };
+        match e {
+            Expr::VectorSelector(vs) => {
+                let (l, h) = window(&vs.at, &vs.offset);
+                self.load(storage, vs as *const _ as usize, vs, l - lookback, h, total)?;
+            }
+            Expr::MatrixSelector(ms) => {
+                let (l, h) = window(&ms.vs.at, &ms.vs.offset);
+                self.load(
+                    storage,
+                    &ms.vs as *const _ as usize,
+                    &ms.vs,
+                    l - millis(ms.range),
+                    h,
+                    total,
+                )?;
+            }
+            Expr::Subquery(sq) => {
+                let (l, h) = window(&sq.at, &sq.offset);
+                self.fetch(storage, &sq.expr, l - millis(sq.range), h, total)?;
+            }
+            Expr::Aggregate(a) => {
+                self.fetch(storage, &a.expr, lo, hi, total)?;
+                if let Some(p) = &a.param {
+                    self.fetch(storage, p, lo, hi, total)?;
+                }
+            }
+            Expr::Unary(u) => self.fetch(storage, &u.expr, lo, hi, total)?,
+            Expr::Binary(b) => {
+                self.fetch(storage, &b.lhs, lo, hi, total)?;
+                self.fetch(storage, &b.rhs, lo, hi, total)?;
+            }
+            Expr::Paren(p) => self.fetch(storage, &p.expr, lo, hi, total)?,
+            Expr::Call(c) => {
+                for a in &c.args.args {
+                    self.fetch(storage, a, lo, hi, total)?;
+                }
+            }
+            Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
+        }
+        Ok(())
+    }
+
+    fn load(
+        &mut self,
+        storage: &dyn Queryable,
+        key: usize,
+        vs: &parser::VectorSelector,
+        mint: i64,
+        maxt: i64,
+        total: &mut usize,
+    ) -> Result<(), EvalError> {
+        let mut all: Vec<Series> = Vec::new();
+        let groups: Vec<&Vec<promql_parser::label::Matcher>> = if vs.matchers.or_matchers.is_empty() {
+            vec![&vs.matchers.matchers]
+        } else {
+            vs.matchers.or_matchers.iter().collect()
+        };
+        for group in groups {
+            let mut matchers = convert_matchers(group)?;
+            if let Some(name) = &vs.name {
+                if !matchers.iter().any(|m| m.name == crate::value::NAME) {
+                    matchers.push(nines_tsdb::Matcher::equal(crate::value::NAME, name.clone()));
+                }
+            }
+            for s in storage.select(&matchers, mint, maxt)? {
+                if !all.iter().any(|x| x.labels == s.labels) {
+                    *total += s.points.len();
+                    all.push(s);
+                }
+            }
+            if *total > self.engine.max_samples {
+                return Err(EvalError::TooManySamples("query loading"));
+            }
+        }
+        all.sort_by(|a, b| a.labels.cmp(&b.labels));
+        self.data.insert(key, all);
+        Ok(())
+    }
+
+    pub(crate) fn check_deadline(&self, during: &'static str) -> Result<(), EvalError> {
+        if Instant::now() > self.deadline {
+            return Err(EvalError::Timeout(during));
+        }
+        Ok(())
+    }
+
+    /// The newest sample of each series a selector sees at `t`: in the
+    /// lookback window and not a staleness marker.
+    fn latest(&self, vs: &parser::VectorSelector, t: i64) -> Vec<(&Labels, i64, f64)> {
+        let t = match &vs.at {
+            Some(a) => at_ms(a, self.start, self.end),
+            None => t,
+        } - offset_ms(&vs.offset);
+        let lookback = millis(self.engine.lookback);
+        let Some(series) = self.data.get(&(vs as *const _ as usize)) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for s in series {
+            let idx = s.points.partition_point(|p| p.0 <= t);
+            if idx == 0 {
+                continue;
+            }
+            let (ts, v) = s.points[idx - 1];
+            if ts <= t - lookback || nines_tsdb::is_stale_nan(v) {
+                continue;
+            }
+            out.push((&s.labels, ts, v));
+        }
+        out
+    }
+
+    /// The instant vector of a selector at `t`.
+    fn vector_selector(&self, vs: &parser::VectorSelector, t: i64) -> Vector {
+        self.latest(vs, t)
+            .into_iter()
+            .map(|(labels, _, value)| Sample {
+                labels: labels.clone(),
+                value,
+            })
+            .collect()
+    }
+
+    /// Labels and sample timestamps of a selector at `t`.
+    pub(crate) fn selector_points(&self, vs: &parser::VectorSelector, t: i64) -> Vec<(Labels, i64)> {
+        self.latest(vs, t)
+            .into_iter()
+            .map(|(l, ts, _)| (l.clone(), ts))
+            .collect()
+    }
+
+    /// The range vector of a matrix selector at `t`.
+    fn matrix_selector(&self, ms: &parser::MatrixSelector, t: i64) -> Vec<Series> {
+        let vs = &ms.vs;
+        let t = match &vs.at {
+            Some(a) => at_ms(a, self.start, self.end),
+            None => t,
+        } - offset_ms(&vs.offset);
+        let range = millis(ms.range);
+        let Some(series) = self.data.get(&(vs as *const _ as usize)) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for s in series {
+            let lo = s.points.partition_point(|p| p.0 <= t - range);
+            let hi = s.points.partition_point(|p| p.0 <= t);
+            let points: Vec<(i64, f64)> = s.points[lo..hi]
+                .iter()
+                .filter(|p| !nines_tsdb::is_stale_nan(p.1))
+                .copied()
+                .collect();
+            if !points.is_empty() {
+                out.push(Series {
+                    labels: s.labels.clone(),
+                    points,
+                });
+            }
+        }
+        out
+    }
+
+    fn subquery(&self, sq: &parser::SubqueryExpr, t: i64) -> Result<Vec<Series>, EvalError> {
+        let t = match &sq.at {
+            Some(a) => at_ms(a, self.start, self.end),
+            None => t,
+        } - offset_ms(&sq.offset);
+        let step = sq
+            .step
+            .map(millis)
+            .filter(|s| *s > 0)
+            .unwrap_or_else(|| millis(self.engine.default_subquery_step));
+        let range = millis(sq.range);
+        let from = t - range;
+        // Inner steps are aligned to multiples of the step, as in Prometheus.
+        let mut inner = from.div_euclid(step) * step;
+        if inner <= from {
+            inner += step;
+        }
+        let mut out: FxHashMap<Labels, Vec<(i64, f64)>> = FxHashMap::default();
+        while inner <= t {
+            self.check_deadline("subquery evaluation")?;
+            match self.eval(&sq.expr, inner)? {
+                Value::Vector(v) => {
+                    for s in v {
+                        out.entry(s.labels).or_default().push((inner, s.value));
+                    }
+                }
+                Value::Scalar(v) => out.entry(Vec::new()).or_default().push((inner, v)),
+                other => {
+                    return Err(EvalError::BadData(format!(
+                        "subquery is only allowed on instant vector, got {}",
+                        other.type_name()
+                    )))
+                }
+            }
+            inner += step;
+        }
+        let mut series: Vec<Series> = out
+            .into_iter()
+            .map(|(labels, points)| Series { labels, points })
+            .collect();
+        series.sort_by(|a, b| a.labels.cmp(&b.labels));
+        Ok(series)
+    }
+
+    /// Evaluates `e` at `t`.
+    pub fn eval(&self, e: &Expr, t: i64) -> Result<Value, EvalError> {
+        match e {
+            Expr::NumberLiteral(n) => Ok(Value::Scalar(n.val)),
+            Expr::StringLiteral(s) => Ok(Value::String(s.val.clone())),
+            Expr::Paren(p) => self.eval(&p.expr, t),
+            Expr::VectorSelector(vs) => Ok(Value::Vector(self.vector_selector(vs, t))),
+            Expr::MatrixSelector(ms) => Ok(Value::Matrix(self.matrix_selector(ms, t))),
+            Expr::Subquery(sq) => Ok(Value::Matrix(self.subquery(sq, t)?)),
+            Expr::Unary(u) => match self.eval(&u.expr, t)? {
+                Value::Scalar(v) => Ok(Value::Scalar(-v)),
+                Value::Vector(v) => Ok(Value::Vector(
+                    v.into_iter()
+                        .map(|mut s| {
+                            crate::value::drop_name(&mut s.labels);
+                            s.value = -s.value;
+                            s
+                        })
+                        .collect(),
+                )),
+                other => Err(EvalError::BadData(format!("unary minus on {}", other.type_name()))),
+            }
+            .and_then(|v| {
+                if let Value::Vector(s) = &v {
+                    crate::functions::check_unique(s)?;
+                }
+                Ok(v)
+            }),
+            Expr::Binary(b) => binary::eval(self, b, t),
+            Expr::Aggregate(a) => aggregate::eval(self, a, t),
+            Expr::Call(c) => functions::call(self, c, t),
+            Expr::Extension(_) => Err(EvalError::BadData("unsupported expression".into())),
+        }
+    }
+}
+
+/// An instant vector.
+pub type Vector = Vec<Sample>;

@@ -1,0 +1,17 @@
+//! PromQL for nines: evaluation of Prometheus's query language over a
+//! storage trait ([`Queryable`]), parsing by the `promql-parser` crate, and
+//! the runner for Prometheus's promqltest conformance scripts.
+
+mod aggregate;
+mod binary;
+mod engine;
+mod error;
+mod functions;
+pub mod promqltest;
+mod storage;
+pub mod value;
+
+pub use aggregate::format_value;
+pub use engine::{parse, Engine};
+pub use error::EvalError;
+pub use storage::{convert_matchers, MemStorage, Queryable};

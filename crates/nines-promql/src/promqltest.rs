@@ -1,0 +1,527 @@
+//! A runner for Prometheus's promqltest scripts (`load`, `clear`, `eval`
+//! with `expect` lines), reporting passed, failed and skipped evals.
+
+use std::collections::HashSet;
+
+use promql_parser::parser::{self, Expr};
+
+use crate::engine::Engine;
+use crate::storage::MemStorage;
+use crate::value::{Labels, Value};
+
+/// The outcome of one eval.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// It gave the expected answer.
+    Passed,
+    /// It did not; the message says how.
+    Failed(String),
+    /// It was not run; the reason says why.
+    Skipped(String),
+}
+
+/// One eval's outcome with where it is.
+#[derive(Debug, Clone)]
+pub struct EvalReport {
+    /// 1-based line of the `eval`.
+    pub line: usize,
+    /// The query.
+    pub query: String,
+    /// What happened.
+    pub outcome: Outcome,
+}
+
+#[derive(Debug, Default)]
+struct Expectation {
+    fail: bool,
+    fail_msg: Option<String>,
+    fail_regex: Option<String>,
+    warn: bool,
+    info: bool,
+    ordered: bool,
+    string: Option<String>,
+    range_vector: bool,
+}
+
+/// Parses a promqltest duration: `5m`, `1h30m`, `10s53ms`, or plain
+/// seconds.
+pub fn parse_duration_ms(s: &str) -> Option<i64> {
+    if let Ok(n) = s.parse::<i64>() {
+        return Some(n * 1000);
+    }
+    if let Ok(f) = s.parse::<f64>() {
+        return Some((f * 1000.0).round() as i64);
+    }
+    let mut total = 0i64;
+    let mut rest = s;
+    let negative = rest.starts_with('-');
+    if negative {
+        rest = &rest[1..];
+    }
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return None;
+        }
+        let n: i64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
+        let ms = match &rest[..unit_len] {
+            "ms" => 1,
+            "s" => 1000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            "w" => 604_800_000,
+            "y" => 31_536_000_000,
+            _ => return None,
+        };
+        total += n * ms;
+        rest = &rest[unit_len..];
+    }
+    Some(if negative { -total } else { total })
+}
+
+fn parse_number(s: &str) -> Option<f64> {
+    match s {
+        "Inf" | "+Inf" | "inf" | "+inf" => Some(f64::INFINITY),
+        "-Inf" | "-inf" => Some(f64::NEG_INFINITY),
+        "NaN" | "nan" => Some(f64::NAN),
+        "stale" => Some(f64::from_bits(nines_tsdb::STALE_NAN_BITS)),
+        _ => {
+            if let Some(hex) = s.strip_prefix("0x") {
+                return i64::from_str_radix(hex, 16).ok().map(|v| v as f64);
+            }
+            s.parse().ok()
+        }
+    }
+}
+
+/// Expands a points string (`1 2 _ 3+1x2 stale _x3`) into optional values.
+pub fn expand_points(s: &str) -> Option<Vec<Option<f64>>> {
+    let mut out = Vec::new();
+    for item in s.split_whitespace() {
+        if item == "_" {
+            out.push(None);
+            continue;
+        }
+        if let Some(n) = item.strip_prefix("_x") {
+            let n: usize = n.parse().ok()?;
+            out.extend(std::iter::repeat_n(None, n));
+            continue;
+        }
+        if let Some((base, times)) = item.rsplit_once('x') {
+            if let Ok(times) = times.parse::<usize>() {
+                // a+bxn, a-bxn or axn: n+1 values.
+                let split = base
+                    .char_indices()
+                    .skip(1)
+                    .find(|(i, c)| (*c == '+' || *c == '-') && !base[..*i].ends_with(['e', 'E']))
+                    .map(|(i, _)| i);
+                let (start, step) = match split {
+                    Some(i) => (parse_number(&base[..i])?, parse_number(&base[i..])?),
+                    None => (parse_number(base)?, 0.0),
+                };
+                for k in 0..=times {
+                    out.push(Some(start + step * k as f64));
+                }
+                continue;
+            }
+        }
+        out.push(Some(parse_number(item)?));
+    }
+    Some(out)
+}
+
+/// Splits `metric{labels} rest` into labels and the rest.
+fn split_series(line: &str) -> Option<(Labels, &str)> {
+    let line = line.trim();
+    let end = if let Some(brace) = line.find('{') {
+        // Find the matching close brace outside quotes.
+        let mut in_q = false;
+        let mut esc = false;
+        let mut close = None;
+        for (i, c) in line[brace..].char_indices() {
+            if esc {
+                esc = false;
+                continue;
+            }
+            match c {
+                '\\' if in_q => esc = true,
+                '"' => in_q = !in_q,
+                '}' if !in_q => {
+                    close = Some(brace + i + 1);
+                    break;
+                }
+                _ => {}
+            }
+        }
+        close?
+    } else {
+        line.find(char::is_whitespace).unwrap_or(line.len())
+    };
+    let (sel, rest) = line.split_at(end);
+    if sel.trim() == "{}" {
+        return Some((Vec::new(), rest.trim()));
+    }
+    let expr = parser::parse(sel).ok()?;
+    let Expr::VectorSelector(vs) = expr else {
+        return None;
+    };
+    let mut labels: Labels = vs
+        .matchers
+        .matchers
+        .iter()
+        .map(|m| (m.name.clone(), m.value.clone()))
+        .collect();
+    if let Some(n) = vs.name {
+        labels.push((crate::value::NAME.to_string(), n));
+    }
+    labels.sort();
+    Some((labels, rest.trim()))
+}
+
+fn almost_equal(a: f64, b: f64) -> bool {
+    if a.is_nan() && b.is_nan() {
+        return nines_tsdb::is_stale_nan(a) == nines_tsdb::is_stale_nan(b);
+    }
+    if a == b {
+        return true;
+    }
+    let diff = (a - b).abs();
+    if a == 0.0 || b == 0.0 || diff < f64::MIN_POSITIVE {
+        return diff < 1e-6 * f64::MIN_POSITIVE;
+    }
+    diff / (a.abs() + b.abs()).min(f64::MAX) < 1e-6
+}
+
+fn show(labels: &Labels) -> String {
+    let parts: Vec<String> = labels.iter().map(|(n, v)| format!("{n}={v:?}")).collect();
+    format!("{{{}}}", parts.join(", "))
+}
+
+/// Runs one script; returns every eval's outcome.
+pub fn run_script(text: &str, experimental: bool) -> Vec<EvalReport> {
+    let engine = Engine::default();
+    let mut storage = MemStorage::default();
+    let mut native: HashSet<String> = HashSet::new();
+    let lines: Vec<&str> = text.lines().collect();
+    let mut reports = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let line = lines[i].trim();
+        i += 1;
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if line == "clear" {
+            storage.clear();
+            native.clear();
+            continue;
+        }
+        if let Some(rest) = line
+            .strip_prefix("load_with_nhcb ")
+            .or_else(|| line.strip_prefix("load "))
+        {
+            let nhcb = line.starts_with("load_with_nhcb");
+            let step = parse_duration_ms(rest.trim()).unwrap_or(60_000);
+            while i < lines.len()
+                && (lines[i].starts_with(' ') || lines[i].starts_with('\t'))
+                && !lines[i].trim().is_empty()
+            {
+                let l = lines[i];
+                i += 1;
+                let Some((labels, points)) = split_series(l) else {
+                    continue;
+                };
+                if points.contains("{{") {
+                    if let Some(n) = labels.iter().find(|(n, _)| n == crate::value::NAME) {
+                        native.insert(n.1.clone());
+                    }
+                    continue;
+                }
+                if nhcb {
+                    // Classic buckets are also loaded as a native histogram
+                    // under the base name.
+                    if let Some(n) = labels.iter().find(|(n, _)| n == crate::value::NAME) {
+                        if let Some(base) = n.1.strip_suffix("_bucket") {
+                            native.insert(base.to_string());
+                        }
+                    }
+                }
+                let Some(values) = expand_points(points) else {
+                    continue;
+                };
+                let pts: Vec<(i64, f64)> = values
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(k, v)| v.map(|v| (k as i64 * step, v)))
+                    .collect();
+                storage.add(labels, &pts);
+            }
+            continue;
+        }
+        let eval_line = i;
+        let (kind, rest, legacy_fail, legacy_ordered) = if let Some(r) = line.strip_prefix("eval_fail ") {
+            ("eval", r, true, false)
+        } else if let Some(r) = line.strip_prefix("eval_ordered ") {
+            ("eval", r, false, true)
+        } else if let Some(r) = line
+            .strip_prefix("eval_warn ")
+            .or_else(|| line.strip_prefix("eval_info "))
+        {
+            ("eval_annot", r, false, false)
+        } else if let Some(r) = line.strip_prefix("eval ") {
+            ("eval", r, false, false)
+        } else {
+            continue;
+        };
+        // Body: expect lines and expected results until a blank line.
+        let mut exp = Expectation {
+            fail: legacy_fail,
+            ordered: legacy_ordered,
+            warn: kind == "eval_annot",
+            ..Default::default()
+        };
+        let mut expected: Vec<&str> = Vec::new();
+        while i < lines.len() && !lines[i].trim().is_empty() {
+            let l = lines[i].trim();
+            i += 1;
+            if l.starts_with('#') {
+                continue;
+            }
+            if let Some(e) = l.strip_prefix("expect ") {
+                let e = e.trim();
+                if let Some(m) = e.strip_prefix("fail msg:") {
+                    exp.fail = true;
+                    exp.fail_msg = Some(m.trim().to_string());
+                } else if let Some(r) = e.strip_prefix("fail regex:") {
+                    exp.fail = true;
+                    exp.fail_regex = Some(r.trim().to_string());
+                } else if e == "fail" {
+                    exp.fail = true;
+                } else if e == "warn" || e.starts_with("warn ") {
+                    exp.warn = true;
+                } else if e == "info" || e.starts_with("info ") {
+                    exp.info = true;
+                } else if e == "ordered" {
+                    exp.ordered = true;
+                } else if let Some(s) = e.strip_prefix("string ") {
+                    let s = s.trim();
+                    exp.string = Some(s.trim_matches(|c| c == '"' || c == '`').to_string());
+                } else if e.starts_with("range vector") {
+                    exp.range_vector = true;
+                }
+                continue;
+            }
+            expected.push(l);
+        }
+        let (query, report) = run_eval(&engine, &storage, rest, &exp, &expected, &native, experimental);
+        reports.push(EvalReport {
+            line: eval_line,
+            query,
+            outcome: report,
+        });
+    }
+    reports
+}
+
+fn run_eval(
+    engine: &Engine,
+    storage: &MemStorage,
+    rest: &str,
+    exp: &Expectation,
+    expected: &[&str],
+    native: &HashSet<String>,
+    experimental: bool,
+) -> (String, Outcome) {
+    let (query, instant_at, range) = if let Some(r) = rest.strip_prefix("instant at ") {
+        let (at, q) = r.split_once(' ').unwrap_or((r, ""));
+        (q.trim().to_string(), parse_duration_ms(at), None)
+    } else if let Some(r) = rest.strip_prefix("range from ") {
+        // from <start> to <end> step <step> <query>
+        let parts: Vec<&str> = r.splitn(6, ' ').collect();
+        if parts.len() < 6 || parts[1] != "to" || parts[3] != "step" {
+            return (r.to_string(), Outcome::Failed("cannot read the eval line".into()));
+        }
+        let range = (
+            parse_duration_ms(parts[0]),
+            parse_duration_ms(parts[2]),
+            parse_duration_ms(parts[4]),
+        );
+        (parts[5].trim().to_string(), None, Some(range))
+    } else {
+        return (rest.to_string(), Outcome::Failed("cannot read the eval line".into()));
+    };
+    if experimental {
+        return (query, Outcome::Skipped("experimental feature file".into()));
+    }
+    if expected.iter().any(|l| l.contains("{{")) {
+        return (query, Outcome::Skipped("native histogram result".into()));
+    }
+    if native.iter().any(|n| mentions(&query, n)) {
+        return (query, Outcome::Skipped("native histogram input".into()));
+    }
+    let result = match (instant_at, range) {
+        (Some(t), None) => engine.instant(storage, &query, t).map(Some),
+        (None, Some((Some(s), Some(e), Some(st)))) => {
+            engine.range(storage, &query, s, e, st).map(|m| Some(Value::Matrix(m)))
+        }
+        _ => return (query, Outcome::Failed("cannot read the eval times".into())),
+    };
+    let value = match result {
+        Err(e) => {
+            if exp.fail {
+                if let Some(m) = &exp.fail_msg {
+                    if !e.to_string().contains(m.as_str()) {
+                        return (query, Outcome::Failed(format!("error {e:?} does not say {m:?}")));
+                    }
+                }
+                if let Some(r) = &exp.fail_regex {
+                    if regex::Regex::new(r).is_ok_and(|re| !re.is_match(&e.to_string())) {
+                        return (query, Outcome::Failed(format!("error {e:?} does not match {r:?}")));
+                    }
+                }
+                return (query, Outcome::Passed);
+            }
+            return (query, Outcome::Failed(format!("unexpected error: {e}")));
+        }
+        Ok(v) => v,
+    };
+    if exp.fail {
+        return (query, Outcome::Failed("expected an error, got a result".into()));
+    }
+    if exp.warn || exp.info {
+        // Checked only after the values below, to tell the two apart.
+    }
+    let grid = range.and_then(|(s, _, st)| Some((s?, st?)));
+    let verdict = compare(value, exp, expected, grid);
+    match verdict {
+        Ok(()) if exp.warn || exp.info => (
+            query,
+            Outcome::Failed("values match, but the expected warning/info annotation is not produced".into()),
+        ),
+        Ok(()) => (query, Outcome::Passed),
+        Err(m) => (query, Outcome::Failed(m)),
+    }
+}
+
+/// Compares a result with the expected lines; `grid` is a range query's
+/// (start, step), which places expected points in time.
+fn compare(value: Option<Value>, exp: &Expectation, expected: &[&str], grid: Option<(i64, i64)>) -> Result<(), String> {
+    let Some(value) = value else {
+        return Err("no value".into());
+    };
+    if let Some(s) = &exp.string {
+        return match value {
+            Value::String(v) if &v == s => Ok(()),
+            other => Err(format!("expected string {s:?}, got {other:?}")),
+        };
+    }
+    match value {
+        Value::Scalar(v) => {
+            let want = expected.first().and_then(|l| parse_number(l.trim()));
+            match want {
+                Some(w) if almost_equal(w, v) => Ok(()),
+                _ => Err(format!("expected scalar {:?}, got {v}", expected.first())),
+            }
+        }
+        Value::String(s) => Err(format!("unexpected string {s:?}")),
+        Value::Vector(samples) => {
+            let mut want = Vec::new();
+            for l in expected {
+                let (labels, rest) = split_series(l).ok_or_else(|| format!("cannot read expected line {l:?}"))?;
+                let v = parse_number(rest).ok_or_else(|| format!("cannot read value in {l:?}"))?;
+                want.push((labels, v));
+            }
+            if want.len() != samples.len() {
+                return Err(format!(
+                    "expected {} samples, got {}: {}",
+                    want.len(),
+                    samples.len(),
+                    samples
+                        .iter()
+                        .map(|s| format!("{} {}", show(&s.labels), s.value))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ));
+            }
+            for (k, (labels, v)) in want.iter().enumerate() {
+                let found = if exp.ordered {
+                    samples.get(k).filter(|s| &s.labels == labels)
+                } else {
+                    samples.iter().find(|s| &s.labels == labels)
+                };
+                match found {
+                    Some(s) if almost_equal(*v, s.value) => {}
+                    Some(s) => return Err(format!("{}: expected {v}, got {}", show(labels), s.value)),
+                    None => {
+                        return Err(format!(
+                            "{} missing{}; got {}",
+                            show(labels),
+                            if exp.ordered { " at its position" } else { "" },
+                            samples.iter().map(|s| show(&s.labels)).collect::<Vec<_>>().join(" ")
+                        ))
+                    }
+                }
+            }
+            Ok(())
+        }
+        Value::Matrix(series) => {
+            let mut want = Vec::new();
+            for l in expected {
+                let (labels, rest) = split_series(l).ok_or_else(|| format!("cannot read expected line {l:?}"))?;
+                let pts = expand_points(rest).ok_or_else(|| format!("cannot read points in {l:?}"))?;
+                want.push((labels, pts));
+            }
+            if grid.is_none() && !exp.range_vector {
+                return Err("got a range vector".into());
+            }
+            if want.len() != series.len() {
+                return Err(format!(
+                    "expected {} series, got {}: {}",
+                    want.len(),
+                    series.len(),
+                    series.iter().map(|s| show(&s.labels)).collect::<Vec<_>>().join(" ")
+                ));
+            }
+            for (labels, pts) in &want {
+                let Some(s) = series.iter().find(|s| &s.labels == labels) else {
+                    return Err(format!("{} missing", show(labels)));
+                };
+                let wanted: Vec<(i64, f64)> = match grid {
+                    Some((start, step)) => pts
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(k, v)| v.map(|v| (start + k as i64 * step, v)))
+                        .collect(),
+                    None => s
+                        .points
+                        .iter()
+                        .map(|p| p.0)
+                        .zip(pts.iter().flatten().copied())
+                        .collect(),
+                };
+                let same = s.points.len() == wanted.len()
+                    && s.points
+                        .iter()
+                        .zip(&wanted)
+                        .all(|(a, b)| a.0 == b.0 && almost_equal(a.1, b.1));
+                if !same {
+                    return Err(format!("{}: expected {wanted:?}, got {:?}", show(labels), s.points));
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// True if `query` contains `name` as a whole identifier.
+fn mentions(query: &str, name: &str) -> bool {
+    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == ':';
+    query.match_indices(name).any(|(i, _)| {
+        let before = query[..i].chars().next_back();
+        let after = query[i + name.len()..].chars().next();
+        !before.is_some_and(ident) && !after.is_some_and(ident)
+    })
+}

@@ -1,0 +1,75 @@
+//! PromQL values: scalars, strings, instant vectors and range vectors.
+
+/// A label set: (name, value) pairs sorted by name, `__name__` included.
+pub type Labels = Vec<(String, String)>;
+
+/// The metric name label.
+pub const NAME: &str = "__name__";
+
+/// Removes `__name__` from a label set.
+pub fn drop_name(labels: &mut Labels) {
+    labels.retain(|(n, _)| n != NAME);
+}
+
+/// The value of a label, if present.
+pub fn get<'a>(labels: &'a Labels, name: &str) -> Option<&'a str> {
+    labels
+        .binary_search_by(|(n, _)| n.as_str().cmp(name))
+        .ok()
+        .map(|i| labels[i].1.as_str())
+}
+
+/// Sets a label (an empty value removes it), keeping the set sorted.
+pub fn set(labels: &mut Labels, name: &str, value: &str) {
+    match labels.binary_search_by(|(n, _)| n.as_str().cmp(name)) {
+        Ok(i) if value.is_empty() => {
+            labels.remove(i);
+        }
+        Ok(i) => labels[i].1 = value.to_string(),
+        Err(_) if value.is_empty() => {}
+        Err(i) => labels.insert(i, (name.to_string(), value.to_string())),
+    }
+}
+
+/// One element of an instant vector.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    /// Labels.
+    pub labels: Labels,
+    /// Value.
+    pub value: f64,
+}
+
+/// One element of a range vector.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    /// Labels.
+    pub labels: Labels,
+    /// (timestamp ms, value), oldest first.
+    pub points: Vec<(i64, f64)>,
+}
+
+/// The result of evaluating an expression at one time.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// A number.
+    Scalar(f64),
+    /// A string.
+    String(String),
+    /// An instant vector.
+    Vector(Vec<Sample>),
+    /// A range vector.
+    Matrix(Vec<Series>),
+}
+
+impl Value {
+    /// The PromQL type name, for errors.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Scalar(_) => "scalar",
+            Value::String(_) => "string",
+            Value::Vector(_) => "instant vector",
+            Value::Matrix(_) => "range vector",
+        }
+    }
+}

@@ -1,0 +1,28 @@
+//! The Prometheus promqltest scripts of the core feature set must not
+//! regress: each file passes at least as many evals as recorded in
+//! `testdata/promqltest/passing.txt` (raise the numbers as the engine
+//! improves; lowering them needs a reason in the commit).
+
+use std::path::Path;
+
+use nines_promql::promqltest::{run_script, Outcome};
+
+#[test]
+fn core_promqltest_files_do_not_regress() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/promqltest");
+    let floor = std::fs::read_to_string(dir.join("passing.txt")).expect("passing.txt");
+    let mut problems = Vec::new();
+    for line in floor.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')) {
+        let (file, min) = line.split_once(char::is_whitespace).expect("FILE N");
+        let min: usize = min.trim().parse().expect("a number");
+        let text = std::fs::read_to_string(dir.join(file)).expect("test file");
+        let passed = run_script(&text, false)
+            .iter()
+            .filter(|r| r.outcome == Outcome::Passed)
+            .count();
+        if passed < min {
+            problems.push(format!("{file}: {passed} passed, at least {min} recorded"));
+        }
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
+}
