@@ -136,7 +136,8 @@ pub fn expand_points(s: &str) -> Option<Vec<Option<f64>>> {
 /// Splits `metric{labels} rest` into labels and the rest.
 fn split_series(line: &str) -> Option<(Labels, &str)> {
     let line = line.trim();
-    let end = if let Some(brace) = line.find('{') {
+    let first_space = line.find(char::is_whitespace).unwrap_or(line.len());
+    let end = if let Some(brace) = line.find('{').filter(|b| *b < first_space) {
         // Find the matching close brace outside quotes.
         let mut in_q = false;
         let mut esc = false;
