@@ -286,7 +286,9 @@ fn ratio_hash(labels: &Labels) -> f64 {
     (h.finish() >> 11) as f64 / (1u64 << 53) as f64
 }
 
-/// Formats a value the way Prometheus prints it in labels and JSON.
+/// Formats a value the way Prometheus prints it in labels and JSON
+/// (Go's `FormatFloat(v, 'f', -1, 64)`: shortest exact digits, never an
+/// exponent, which is also what Rust's `Display` writes).
 pub fn format_value(v: f64) -> String {
     if v.is_nan() {
         "NaN".into()
@@ -295,26 +297,6 @@ pub fn format_value(v: f64) -> String {
     } else if v == f64::NEG_INFINITY {
         "-Inf".into()
     } else {
-        let s = format!("{v}");
-        if s.contains('e') || s.len() <= 21 {
-            go_float(v)
-        } else {
-            s
-        }
+        format!("{v}")
     }
-}
-
-/// Go's `strconv.FormatFloat(v, 'f', -1, 64)`-like shortest form, with
-/// exponents for very large or small magnitudes as Go's 'g'-ish output.
-fn go_float(v: f64) -> String {
-    let abs = v.abs();
-    if abs != 0.0 && !(1e-4..1e21).contains(&abs) {
-        // Go prints e.g. 1e+21, 1e-05.
-        let s = format!("{v:e}");
-        let (mant, exp) = s.split_once('e').unwrap_or((&s, "0"));
-        let exp: i32 = exp.parse().unwrap_or(0);
-        let sign = if exp < 0 { '-' } else { '+' };
-        return format!("{mant}e{sign}{:02}", exp.abs());
-    }
-    format!("{v}")
 }

@@ -102,6 +102,7 @@ impl Engine {
         let mut out: FxHashMap<Labels, Vec<(i64, f64)>> = FxHashMap::default();
         let mut t = start;
         while t <= end {
+            ev.check_deadline("query evaluation")?;
             match ev.eval(&expr, t)? {
                 Value::Scalar(v) => out.entry(Vec::new()).or_default().push((t, v)),
                 Value::Vector(samples) => {

@@ -20,6 +20,7 @@ mod metadata;
 mod otlp;
 pub mod params;
 pub mod prompb;
+mod promql_api;
 mod query;
 mod targets;
 pub mod telemetry;
@@ -64,6 +65,10 @@ pub struct AppState {
     pub auth: Arc<parking_lot::RwLock<auth::Auth>>,
     /// Per-client in-flight request limit.
     pub client_limiter: Option<Arc<limits::ClientLimiter>>,
+    /// The PromQL engine settings.
+    pub engine: Arc<nines_promql::Engine>,
+    /// Time source for the default query time.
+    pub clock: nines_clock::SharedClock,
 }
 
 impl AppState {
@@ -78,6 +83,8 @@ impl AppState {
             telemetry: None,
             auth: Arc::default(),
             client_limiter: None,
+            engine: Arc::default(),
+            clock: nines_clock::system(),
         }
     }
 }
@@ -95,6 +102,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/admin/flush", post(admin::flush))
         .route("/api/v1/admin/backup", post(admin::backup))
         .route("/api/v1/targets", get(targets::targets))
+        .route("/api/v1/query", get(promql_api::instant).post(promql_api::instant))
+        .route("/api/v1/query_range", get(promql_api::range).post(promql_api::range))
+        .route("/api/v1/status/buildinfo", get(promql_api::buildinfo))
+        .route("/api/v1/metadata", get(promql_api::metadata))
         .route("/-/reload", post(targets::reload).put(targets::reload))
         .route("/metrics", get(telemetry::metrics))
         .route("/-/healthy", get(|| async { "nines is Healthy.\n" }))

@@ -15,7 +15,7 @@ use crate::query::select_union;
 use crate::AppState;
 
 /// Query string plus, for POST, a form body.
-async fn params(
+pub(crate) async fn params(
     st: &AppState,
     method: &Method,
     headers: &HeaderMap,

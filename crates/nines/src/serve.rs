@@ -195,6 +195,8 @@ async fn serve(
         telemetry: Some(telemetry),
         auth,
         client_limiter: Some(ClientLimiter::new(config.server.max_concurrent_requests_per_client)),
+        engine: Arc::new(config.query.engine()),
+        clock: nines_clock::system(),
     });
     let opts = ServeOptions {
         tls,

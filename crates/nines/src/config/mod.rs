@@ -31,6 +31,43 @@ pub struct Config {
     pub scrape_configs: Vec<ScrapeConfig>,
     /// API tokens.
     pub auth: AuthConfig,
+    /// PromQL engine limits.
+    pub query: QueryConfig,
+}
+
+/// `query:`
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueryConfig {
+    /// How far back an instant selector looks for a sample.
+    pub lookback_delta: Duration,
+    /// Longest a query may run (a request's `timeout` can only lower it).
+    pub timeout: Duration,
+    /// Most samples one query may load from the store.
+    pub max_samples: usize,
+}
+
+impl Default for QueryConfig {
+    fn default() -> Self {
+        // Prometheus's defaults.
+        Self {
+            lookback_delta: Duration(300_000),
+            timeout: Duration(120_000),
+            max_samples: 50_000_000,
+        }
+    }
+}
+
+impl QueryConfig {
+    /// The engine these settings describe.
+    pub fn engine(&self) -> nines_promql::Engine {
+        nines_promql::Engine {
+            lookback: std::time::Duration::from_millis(self.lookback_delta.0.max(1) as u64),
+            timeout: std::time::Duration::from_millis(self.timeout.0.max(1) as u64),
+            max_samples: self.max_samples,
+            ..nines_promql::Engine::default()
+        }
+    }
 }
 
 impl Config {
@@ -279,6 +316,15 @@ fn validate(c: &Config) -> Vec<(Vec<Key>, String)> {
         if let Err(e) = nines_server::listen::load_tls(cert, key) {
             out_named.push((vec!["server", e.what], e.to_string()));
         }
+    }
+    if c.query.lookback_delta.0 < 1000 {
+        out_named.push((vec!["query", "lookback_delta"], "must be at least 1s".into()));
+    }
+    if c.query.timeout.0 < 100 {
+        out_named.push((vec!["query", "timeout"], "must be at least 100ms".into()));
+    }
+    if c.query.max_samples < 1 {
+        out_named.push((vec!["query", "max_samples"], "must be at least 1".into()));
     }
     if c.server.max_header_size.0 < 8192 {
         out_named.push((vec!["server", "max_header_size"], "must be at least 8KiB".into()));
