@@ -298,12 +298,13 @@ fn call_inner(ev: &Evaluator<'_>, c: &Call, t: i64) -> Result<Value, EvalError> 
         }),
         "predict_linear" => {
             let secs = scalar_arg(ev, c, 1, t)?;
-            let (_, end) = window(ev, &c.args.args[0], t);
+            // The prediction starts from the evaluation time, even when the
+            // range is pinned elsewhere with `@`.
             over_time(ev, c, t, false, move |p| {
                 if p.len() < 2 {
                     return None;
                 }
-                let (slope, intercept) = linear_regression(p, end);
+                let (slope, intercept) = linear_regression(p, t);
                 Some(intercept + slope * secs)
             })
         }
@@ -355,6 +356,79 @@ fn call_inner(ev: &Evaluator<'_>, c: &Call, t: i64) -> Result<Value, EvalError> 
         "last_over_time" => over_time(ev, c, t, true, |p| p.last().map(|x| x.1)),
         "first_over_time" => over_time(ev, c, t, true, |p| p.first().map(|x| x.1)),
         "present_over_time" => over_time(ev, c, t, false, |_| Some(1.0)),
+        "ts_of_last_over_time" => over_time(ev, c, t, false, |p| p.last().map(|x| x.0 as f64 / 1000.0)),
+        "ts_of_first_over_time" => over_time(ev, c, t, false, |p| p.first().map(|x| x.0 as f64 / 1000.0)),
+        "ts_of_min_over_time" | "ts_of_max_over_time" => {
+            let want_max = name == "ts_of_max_over_time";
+            over_time(ev, c, t, false, move |p| {
+                // The last time the extreme value was seen; NaN never wins.
+                let mut best: Option<(i64, f64)> = None;
+                for &(ts, v) in p {
+                    let better = match best {
+                        None => true,
+                        Some((_, b)) if b.is_nan() => !v.is_nan(),
+                        Some((_, b)) => !v.is_nan() && if want_max { v >= b } else { v <= b },
+                    };
+                    if better {
+                        best = Some((ts, v));
+                    }
+                }
+                best.map(|(ts, _)| ts as f64 / 1000.0)
+            })
+        }
+        "min_of" | "max_of" => {
+            let a = scalar_arg(ev, c, 0, t)?;
+            let b = scalar_arg(ev, c, 1, t)?;
+            Ok(Value::Scalar(if a.is_nan() || b.is_nan() {
+                f64::NAN
+            } else if name == "min_of" {
+                a.min(b)
+            } else {
+                a.max(b)
+            }))
+        }
+        "histogram_fraction" => {
+            let lower = scalar_arg(ev, c, 0, t)?;
+            let upper = scalar_arg(ev, c, 1, t)?;
+            let v = vector_arg(ev, c, 2, t)?;
+            Ok(Value::Vector(
+                bucket_groups(v)?
+                    .into_iter()
+                    .map(|(labels, mut buckets)| Sample {
+                        labels,
+                        value: bucket_fraction(lower, upper, &mut buckets),
+                    })
+                    .collect(),
+            ))
+        }
+        "histogram_quantiles" => {
+            let v = vector_arg(ev, c, 0, t)?;
+            let label = string_arg(ev, c, 1, t)?;
+            if !nines_tsdb::is_valid_label_name(&label) {
+                return Err(EvalError::BadData(format!("invalid label name {label:?}")));
+            }
+            let mut qs = Vec::new();
+            for i in 2..c.args.args.len() {
+                qs.push(scalar_arg(ev, c, i, t)?);
+            }
+            let mut out = Vec::new();
+            for (labels, buckets) in bucket_groups(v)? {
+                for &q in &qs {
+                    let mut l = labels.clone();
+                    let text = if q.is_finite() && q.fract() == 0.0 {
+                        format!("{q:.1}")
+                    } else {
+                        crate::aggregate::format_value(q)
+                    };
+                    set(&mut l, &label, &text);
+                    out.push(Sample {
+                        labels: l,
+                        value: bucket_quantile(q, &mut buckets.clone()),
+                    });
+                }
+            }
+            Ok(Value::Vector(out))
+        }
         "stddev_over_time" | "stdvar_over_time" => over_time(ev, c, t, false, |p| {
             let (mut m, mut m2) = (0.0, 0.0);
             for (i, x) in p.iter().enumerate() {
@@ -384,6 +458,9 @@ fn call_inner(ev: &Evaluator<'_>, c: &Call, t: i64) -> Result<Value, EvalError> 
         }
         "mad_over_time" => over_time(ev, c, t, false, |p| {
             let vals: Vec<f64> = p.iter().map(|x| x.1).collect();
+            if vals.iter().any(|v| v.is_nan()) {
+                return Some(f64::NAN);
+            }
             let med = quantile(0.5, &vals);
             let dev: Vec<f64> = vals.iter().map(|v| (v - med).abs()).collect();
             Some(quantile(0.5, &dev))
@@ -685,17 +762,22 @@ fn absent(empty: bool, e: &Expr) -> Vector {
     vec![Sample { labels, value: 1.0 }]
 }
 
-fn histogram_quantile(q: f64, v: Vector) -> Result<Value, EvalError> {
+/// Classic histogram buckets grouped by their labels without `le` and
+/// `__name__`: (upper bound, cumulative count) per group, sorted.
+fn bucket_groups(v: Vector) -> Result<Vec<(Labels, Vec<(f64, f64)>)>, EvalError> {
     let mut groups: rustc_hash::FxHashMap<Labels, Vec<(f64, f64)>> = rustc_hash::FxHashMap::default();
     let mut order = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for s in v {
-        let Some(le) = get(&s.labels, "le").and_then(parse_le) else {
+        let Some(raw_le) = get(&s.labels, "le") else {
+            continue;
+        };
+        let Some(le) = parse_le(raw_le) else {
             continue;
         };
         let mut key = s.labels.clone();
         key.retain(|(n, _)| n != "le" && n != NAME);
-        if !seen.insert((key.clone(), le.to_bits())) {
+        if !seen.insert((key.clone(), raw_le.to_string())) {
             return Err(EvalError::Execution(
                 "vector cannot contain metrics with the same labelset".into(),
             ));
@@ -708,16 +790,94 @@ fn histogram_quantile(q: f64, v: Vector) -> Result<Value, EvalError> {
             })
             .push((le, s.value));
     }
-    let mut out = Vec::new();
-    for key in order {
-        let mut buckets = groups.remove(&key).unwrap_or_default();
-        buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
-        out.push(Sample {
-            labels: key,
-            value: bucket_quantile(q, &mut buckets),
-        });
+    Ok(order
+        .into_iter()
+        .map(|k| {
+            let mut b = groups.remove(&k).unwrap_or_default();
+            b.sort_by(|x, y| x.0.total_cmp(&y.0));
+            // One bound written several ways ("0.2", "2e-1"): one bucket.
+            b.dedup_by(|later, kept| {
+                if later.0 == kept.0 {
+                    kept.1 += later.1;
+                    true
+                } else {
+                    false
+                }
+            });
+            (k, b)
+        })
+        .collect())
+}
+
+fn histogram_quantile(q: f64, v: Vector) -> Result<Value, EvalError> {
+    Ok(Value::Vector(
+        bucket_groups(v)?
+            .into_iter()
+            .map(|(labels, mut buckets)| Sample {
+                labels,
+                value: bucket_quantile(q, &mut buckets),
+            })
+            .collect(),
+    ))
+}
+
+/// Fraction of observations between `lower` and `upper` in classic
+/// buckets, interpolating linearly inside a bucket (the first bucket
+/// starting at 0 when its bound is positive, as `histogram_quantile`
+/// assumes).
+fn bucket_fraction(lower: f64, upper: f64, buckets: &mut [(f64, f64)]) -> f64 {
+    if buckets.is_empty() || buckets[buckets.len() - 1].0 != f64::INFINITY || lower.is_nan() || upper.is_nan() {
+        return f64::NAN;
     }
-    Ok(Value::Vector(out))
+    let mut max = f64::NEG_INFINITY;
+    for b in buckets.iter_mut() {
+        if b.1 > max {
+            max = b.1;
+        } else {
+            b.1 = max;
+        }
+    }
+    let total = buckets[buckets.len() - 1].1;
+    if total == 0.0 || total.is_nan() {
+        return f64::NAN;
+    }
+    if lower >= upper {
+        return 0.0;
+    }
+    // Cumulative count at x: interpolated inside the bucket holding x.
+    let rank_at = |x: f64| -> f64 {
+        let mut prev_bound = f64::NEG_INFINITY;
+        let mut prev_count = 0.0;
+        for (i, &(bound, count)) in buckets.iter().enumerate() {
+            if x <= bound {
+                let start = if i == 0 {
+                    if bound > 0.0 {
+                        0.0
+                    } else {
+                        f64::NEG_INFINITY
+                    }
+                } else {
+                    prev_bound
+                };
+                if x <= start {
+                    return prev_count;
+                }
+                // An open-ended bucket has no width to interpolate over: a
+                // bound inside it takes none of its observations.
+                if start.is_infinite() {
+                    return count;
+                }
+                if bound.is_infinite() {
+                    return if x == bound { count } else { prev_count };
+                }
+                return prev_count + (count - prev_count) * (x - start) / (bound - start);
+            }
+            prev_bound = bound;
+            prev_count = count;
+        }
+        total
+    };
+    (rank_at(upper) - rank_at(lower)) / total
 }
 
 fn parse_le(s: &str) -> Option<f64> {

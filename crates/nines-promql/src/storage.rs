@@ -67,6 +67,8 @@ impl MemStorage {
             }
         };
         series.points.extend_from_slice(points);
+        // A later point for the same time replaces the earlier one.
+        series.points.reverse();
         series.points.sort_by_key(|p| p.0);
         series.points.dedup_by_key(|p| p.0);
     }
