@@ -148,7 +148,15 @@ pub fn eval(ev: &Evaluator<'_>, a: &AggregateExpr, t: i64) -> Result<Value, Eval
         }
         _ => {
             let q = if op == "quantile" {
-                Some(scalar_param(ev, a, t)?)
+                let q = scalar_param(ev, a, t)?;
+                if q.is_nan() || !(0.0..=1.0).contains(&q) {
+                    let node = a.param.as_ref().map(|p| p.to_string()).unwrap_or_default();
+                    ev.warn(
+                        format!("quantile value should be between 0 and 1, got {}", format_value(q)),
+                        &node,
+                    );
+                }
+                Some(q)
             } else {
                 None
             };

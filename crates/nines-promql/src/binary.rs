@@ -7,7 +7,7 @@ use rustc_hash::FxHashMap;
 
 use crate::engine::{Evaluator, Vector};
 use crate::error::EvalError;
-use crate::value::{drop_name, set, Labels, Sample, Value, NAME};
+use crate::value::{drop_name, fmt_labels, set, Labels, Sample, Value, NAME};
 
 /// Applies an arithmetic or comparison operator to two numbers; for a
 /// comparison, `Some(1.0)`/`None` means true/false.
@@ -171,13 +171,19 @@ fn vector_op(
     let mut one_side: FxHashMap<Vec<(String, String)>, Sample> = FxHashMap::default();
     for s in one {
         let sig = signature(&s.labels, matching);
-        if one_side.insert(sig, s).is_some() {
+        if let Some(first) = one_side.get(&sig) {
             let side = if swapped { "left" } else { "right" };
+            let mut pair = [fmt_labels(&first.labels), fmt_labels(&s.labels)];
+            pair.sort();
             return Err(EvalError::Execution(format!(
-                "found duplicate series for the match group on the {side} hand-side of the operation; \
-                 many-to-many matching not allowed: matching labels must be unique on one side"
+                "found duplicate series for the match group {} on the {side} hand-side of the operation: [{}, {}];\
+                 many-to-many matching not allowed: matching labels must be unique on one side",
+                fmt_labels(&sig),
+                pair[0],
+                pair[1]
             )));
         }
+        one_side.insert(sig, s);
     }
     let mut out = Vec::new();
     let mut seen_many: FxHashMap<Vec<(String, String)>, ()> = FxHashMap::default();

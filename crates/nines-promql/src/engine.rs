@@ -40,6 +40,25 @@ impl Default for Engine {
     }
 }
 
+/// Warnings and infos raised while evaluating, as Prometheus words them
+/// (`PromQL warning: ... (line:col)`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Annotations {
+    /// Results may be incomplete or misleading.
+    pub warnings: Vec<String>,
+    /// Hints about the query.
+    pub infos: Vec<String>,
+}
+
+/// A result with the annotations raised while computing it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluated<T> {
+    /// The result.
+    pub value: T,
+    /// Warnings and infos.
+    pub annotations: Annotations,
+}
+
 /// Parses a query, turning the parser's message into `bad_data`.
 pub fn parse(query: &str) -> Result<Expr, EvalError> {
     parser::parse(query).map_err(EvalError::BadData)
@@ -59,16 +78,20 @@ fn offset_ms(o: &Option<Offset>) -> i64 {
 
 impl Engine {
     /// Evaluates `query` at `t` (ms).
-    pub fn instant(&self, storage: &dyn Queryable, query: &str, t: i64) -> Result<Value, EvalError> {
+    pub fn instant(&self, storage: &dyn Queryable, query: &str, t: i64) -> Result<Evaluated<Value>, EvalError> {
         let expr = parse(query)?;
-        let ev = Evaluator::prepare(self, storage, &expr, t, t, 0)?;
+        let ev = Evaluator::prepare(self, storage, &expr, query, t, t, 0)?;
         let v = ev.eval(&expr, t)?;
-        Ok(match v {
+        let value = match v {
             Value::Vector(mut vec) => {
                 sort_if_unordered(&expr, &mut vec);
                 Value::Vector(vec)
             }
             other => other,
+        };
+        Ok(Evaluated {
+            value,
+            annotations: ev.annotations.into_inner(),
         })
     }
 
@@ -82,7 +105,7 @@ impl Engine {
         start: i64,
         end: i64,
         step: i64,
-    ) -> Result<Vec<Series>, EvalError> {
+    ) -> Result<Evaluated<Vec<Series>>, EvalError> {
         let expr = parse(query)?;
         if step <= 0 {
             return Err(EvalError::BadData(
@@ -98,7 +121,8 @@ impl Engine {
                 )))
             }
         }
-        let ev = Evaluator::prepare(self, storage, &expr, start, end, step)?;
+        let ev = Evaluator::prepare(self, storage, &expr, query, start, end, step)?;
+        warn_ineffective_sort(&ev, &expr);
         let mut out: FxHashMap<Labels, Vec<(i64, f64)>> = FxHashMap::default();
         let mut t = start;
         while t <= end {
@@ -124,7 +148,34 @@ impl Engine {
             .map(|(labels, points)| Series { labels, points })
             .collect();
         series.sort_by(|a, b| a.labels.cmp(&b.labels));
-        Ok(series)
+        Ok(Evaluated {
+            value: series,
+            annotations: ev.annotations.into_inner(),
+        })
+    }
+}
+
+/// Sorting functions mean nothing in a range query (series come out
+/// ordered by labels); Prometheus warns, and so does nines.
+fn warn_ineffective_sort(ev: &Evaluator<'_>, e: &Expr) {
+    match e {
+        Expr::Call(c) => {
+            if c.func.name.starts_with("sort") {
+                ev.warn(
+                    "sort is ineffective for range queries since results are always ordered by labels".into(),
+                    &format!("{}(", c.func.name),
+                );
+            }
+            c.args.args.iter().for_each(|a| warn_ineffective_sort(ev, a));
+        }
+        Expr::Aggregate(a) => warn_ineffective_sort(ev, &a.expr),
+        Expr::Binary(b) => {
+            warn_ineffective_sort(ev, &b.lhs);
+            warn_ineffective_sort(ev, &b.rhs);
+        }
+        Expr::Paren(p) => warn_ineffective_sort(ev, &p.expr),
+        Expr::Unary(u) => warn_ineffective_sort(ev, &u.expr),
+        _ => {}
     }
 }
 
@@ -161,6 +212,8 @@ pub struct Evaluator<'e> {
     /// The range query's step (0 for an instant query).
     pub(crate) step: i64,
     deadline: Instant,
+    query: String,
+    annotations: std::cell::RefCell<Annotations>,
 }
 
 fn at_ms(at: &AtModifier, start: i64, end: i64) -> i64 {
@@ -179,6 +232,7 @@ impl<'e> Evaluator<'e> {
         engine: &'e Engine,
         storage: &dyn Queryable,
         expr: &Expr,
+        query: &str,
         start: i64,
         end: i64,
         step: i64,
@@ -190,6 +244,8 @@ impl<'e> Evaluator<'e> {
             end,
             step,
             deadline: Instant::now() + engine.timeout,
+            query: query.to_string(),
+            annotations: Default::default(),
         };
         let mut total = 0usize;
         ev.fetch(storage, expr, start, end, &mut total)?;
@@ -295,6 +351,34 @@ impl<'e> Evaluator<'e> {
         all.sort_by(|a, b| a.labels.cmp(&b.labels));
         self.data.insert(key, all);
         Ok(())
+    }
+
+    /// Where `needle` first appears in the query, as Prometheus prints
+    /// positions: `(line:column)`, both from 1.
+    fn position(&self, needle: &str) -> String {
+        let at = self.query.find(needle).unwrap_or(0);
+        let before = &self.query[..at];
+        let line = before.matches('\n').count() + 1;
+        let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        format!("({line}:{col})")
+    }
+
+    /// Records a warning about the node whose text is `node`.
+    pub(crate) fn warn(&self, msg: String, node: &str) {
+        let text = format!("PromQL warning: {msg} {}", self.position(node));
+        let mut a = self.annotations.borrow_mut();
+        if !a.warnings.contains(&text) {
+            a.warnings.push(text);
+        }
+    }
+
+    /// Records an info about the node whose text is `node`.
+    pub(crate) fn info(&self, msg: String, node: &str) {
+        let text = format!("PromQL info: {msg} {}", self.position(node));
+        let mut a = self.annotations.borrow_mut();
+        if !a.infos.contains(&text) {
+            a.infos.push(text);
+        }
     }
 
     pub(crate) fn check_deadline(&self, during: &'static str) -> Result<(), EvalError> {

@@ -242,7 +242,22 @@ fn call_inner(ev: &Evaluator<'_>, c: &Call, t: i64) -> Result<Value, EvalError> 
             let m = matrix_arg(ev, c, 0, t)?;
             Ok(Value::Vector(absent(m.is_empty(), &c.args.args[0])))
         }
-        "histogram_quantile" => histogram_quantile(scalar_arg(ev, c, 0, t)?, vector_arg(ev, c, 1, t)?),
+        "histogram_quantile" => {
+            let q = scalar_arg(ev, c, 0, t)?;
+            let node = c.args.args[1].to_string();
+            check_quantile(ev, q, &c.args.args[0].to_string());
+            let v = vector_arg(ev, c, 1, t)?;
+            Ok(Value::Vector(
+                bucket_groups(ev, &node, v)?
+                    .into_iter()
+                    .map(|(labels, name, mut buckets)| {
+                        let (value, fixed) = bucket_quantile(q, &mut buckets);
+                        note_monotonicity(ev, fixed, &name, &node);
+                        Sample { labels, value }
+                    })
+                    .collect(),
+            ))
+        }
         "days_in_month" | "day_of_month" | "day_of_week" | "day_of_year" | "hour" | "minute" | "month" | "year" => {
             let v = if c.args.args.is_empty() {
                 vec![Sample {
@@ -391,10 +406,11 @@ fn call_inner(ev: &Evaluator<'_>, c: &Call, t: i64) -> Result<Value, EvalError> 
             let lower = scalar_arg(ev, c, 0, t)?;
             let upper = scalar_arg(ev, c, 1, t)?;
             let v = vector_arg(ev, c, 2, t)?;
+            let node = c.args.args[2].to_string();
             Ok(Value::Vector(
-                bucket_groups(v)?
+                bucket_groups(ev, &node, v)?
                     .into_iter()
-                    .map(|(labels, mut buckets)| Sample {
+                    .map(|(labels, _, mut buckets)| Sample {
                         labels,
                         value: bucket_fraction(lower, upper, &mut buckets),
                     })
@@ -409,10 +425,13 @@ fn call_inner(ev: &Evaluator<'_>, c: &Call, t: i64) -> Result<Value, EvalError> 
             }
             let mut qs = Vec::new();
             for i in 2..c.args.args.len() {
-                qs.push(scalar_arg(ev, c, i, t)?);
+                let q = scalar_arg(ev, c, i, t)?;
+                check_quantile(ev, q, &c.args.args[i].to_string());
+                qs.push(q);
             }
+            let node = c.args.args[0].to_string();
             let mut out = Vec::new();
-            for (labels, buckets) in bucket_groups(v)? {
+            for (labels, name, buckets) in bucket_groups(ev, &node, v)? {
                 for &q in &qs {
                     let mut l = labels.clone();
                     let text = if q.is_finite() && q.fract() == 0.0 {
@@ -423,7 +442,11 @@ fn call_inner(ev: &Evaluator<'_>, c: &Call, t: i64) -> Result<Value, EvalError> 
                     set(&mut l, &label, &text);
                     out.push(Sample {
                         labels: l,
-                        value: bucket_quantile(q, &mut buckets.clone()),
+                        value: {
+                            let (value, fixed) = bucket_quantile(q, &mut buckets.clone());
+                            note_monotonicity(ev, fixed, &name, &node);
+                            value
+                        },
                     });
                 }
             }
@@ -442,6 +465,7 @@ fn call_inner(ev: &Evaluator<'_>, c: &Call, t: i64) -> Result<Value, EvalError> 
         }),
         "quantile_over_time" => {
             let q = scalar_arg(ev, c, 0, t)?;
+            check_quantile(ev, q, &c.args.args[0].to_string());
             let m = matrix_arg(ev, c, 1, t)?;
             Ok(Value::Vector(
                 m.into_iter()
@@ -764,15 +788,27 @@ fn absent(empty: bool, e: &Expr) -> Vector {
 
 /// Classic histogram buckets grouped by their labels without `le` and
 /// `__name__`: (upper bound, cumulative count) per group, sorted.
-fn bucket_groups(v: Vector) -> Result<Vec<(Labels, Vec<(f64, f64)>)>, EvalError> {
-    let mut groups: rustc_hash::FxHashMap<Labels, Vec<(f64, f64)>> = rustc_hash::FxHashMap::default();
+/// (upper bound, cumulative count) pairs of one classic histogram.
+type Buckets = Vec<(f64, f64)>;
+
+/// One classic histogram: its labels, the metric name it came from (for
+/// annotations), and its buckets.
+type BucketGroup = (Labels, String, Buckets);
+
+fn bucket_groups(ev: &Evaluator<'_>, node: &str, v: Vector) -> Result<Vec<BucketGroup>, EvalError> {
+    let mut groups: rustc_hash::FxHashMap<Labels, (String, Buckets)> = rustc_hash::FxHashMap::default();
     let mut order = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for s in v {
-        let Some(raw_le) = get(&s.labels, "le") else {
-            continue;
-        };
+        let raw_le = get(&s.labels, "le").unwrap_or("");
         let Some(le) = parse_le(raw_le) else {
+            ev.warn(
+                format!(
+                    "bucket label \"le\" is missing or has a malformed value of {raw_le:?} for metric name {:?}",
+                    get(&s.labels, NAME).unwrap_or("")
+                ),
+                node,
+            );
             continue;
         };
         let mut key = s.labels.clone();
@@ -782,18 +818,20 @@ fn bucket_groups(v: Vector) -> Result<Vec<(Labels, Vec<(f64, f64)>)>, EvalError>
                 "vector cannot contain metrics with the same labelset".into(),
             ));
         }
+        let name = get(&s.labels, NAME).unwrap_or("").to_string();
         groups
             .entry(key.clone())
             .or_insert_with(|| {
                 order.push(key);
-                Vec::new()
+                (name, Vec::new())
             })
+            .1
             .push((le, s.value));
     }
     Ok(order
         .into_iter()
         .map(|k| {
-            let mut b = groups.remove(&k).unwrap_or_default();
+            let (name, mut b) = groups.remove(&k).unwrap_or_default();
             b.sort_by(|x, y| x.0.total_cmp(&y.0));
             // One bound written several ways ("0.2", "2e-1"): one bucket.
             b.dedup_by(|later, kept| {
@@ -804,21 +842,33 @@ fn bucket_groups(v: Vector) -> Result<Vec<(Labels, Vec<(f64, f64)>)>, EvalError>
                     false
                 }
             });
-            (k, b)
+            (k, name, b)
         })
         .collect())
 }
 
-fn histogram_quantile(q: f64, v: Vector) -> Result<Value, EvalError> {
-    Ok(Value::Vector(
-        bucket_groups(v)?
-            .into_iter()
-            .map(|(labels, mut buckets)| Sample {
-                labels,
-                value: bucket_quantile(q, &mut buckets),
-            })
-            .collect(),
-    ))
+fn check_quantile(ev: &Evaluator<'_>, q: f64, node: &str) {
+    if q.is_nan() || !(0.0..=1.0).contains(&q) {
+        ev.warn(
+            format!(
+                "quantile value should be between 0 and 1, got {}",
+                crate::aggregate::format_value(q)
+            ),
+            node,
+        );
+    }
+}
+
+fn note_monotonicity(ev: &Evaluator<'_>, fixed: bool, name: &str, node: &str) {
+    if fixed {
+        ev.info(
+            format!(
+                "input to histogram_quantile needed to be fixed for monotonicity (see \
+                 https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name {name:?}"
+            ),
+            node,
+        );
+    }
 }
 
 /// Fraction of observations between `lower` and `upper` in classic
@@ -888,40 +938,43 @@ fn parse_le(s: &str) -> Option<f64> {
     }
 }
 
-/// Prometheus's `bucketQuantile` over (upper bound, cumulative count).
-fn bucket_quantile(q: f64, buckets: &mut [(f64, f64)]) -> f64 {
+/// Prometheus's `bucketQuantile` over (upper bound, cumulative count);
+/// also says whether counts had to be made monotonic.
+fn bucket_quantile(q: f64, buckets: &mut [(f64, f64)]) -> (f64, bool) {
     if q.is_nan() {
-        return f64::NAN;
+        return (f64::NAN, false);
     }
     if q < 0.0 {
-        return f64::NEG_INFINITY;
+        return (f64::NEG_INFINITY, false);
     }
     if q > 1.0 {
-        return f64::INFINITY;
+        return (f64::INFINITY, false);
     }
     if buckets.len() < 2 || buckets[buckets.len() - 1].0 != f64::INFINITY {
-        return f64::NAN;
+        return (f64::NAN, false);
     }
     // Counts must not decrease with the bound; fix them as Prometheus does.
+    let mut fixed = false;
     let mut max = f64::NEG_INFINITY;
     for b in buckets.iter_mut() {
         if b.1 > max {
             max = b.1;
-        } else {
+        } else if b.1 < max {
             b.1 = max;
+            fixed = true;
         }
     }
     let observations = buckets[buckets.len() - 1].1;
     if observations == 0.0 || observations.is_nan() {
-        return f64::NAN;
+        return (f64::NAN, fixed);
     }
     let mut rank = q * observations;
     let b = buckets.iter().position(|x| x.1 >= rank).unwrap_or(buckets.len() - 1);
     if b == buckets.len() - 1 {
-        return buckets[buckets.len() - 2].0;
+        return (buckets[buckets.len() - 2].0, fixed);
     }
     if b == 0 && buckets[0].0 <= 0.0 {
-        return buckets[0].0;
+        return (buckets[0].0, fixed);
     }
     let (mut start, end, mut count) = (0.0, buckets[b].0, buckets[b].1);
     if b > 0 {
@@ -929,7 +982,7 @@ fn bucket_quantile(q: f64, buckets: &mut [(f64, f64)]) -> f64 {
         count -= buckets[b - 1].1;
         rank -= buckets[b - 1].1;
     }
-    start + (end - start) * (rank / count)
+    (start + (end - start) * (rank / count), fixed)
 }
 
 fn date_part(name: &str) -> fn(f64) -> f64 {

@@ -12,6 +12,6 @@ mod storage;
 pub mod value;
 
 pub use aggregate::format_value;
-pub use engine::{parse, Engine};
+pub use engine::{parse, Annotations, Engine, Evaluated};
 pub use error::EvalError;
 pub use storage::{convert_matchers, MemStorage, Queryable};

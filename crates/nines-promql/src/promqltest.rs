@@ -1,8 +1,6 @@
 //! A runner for Prometheus's promqltest scripts (`load`, `clear`, `eval`
 //! with `expect` lines), reporting passed, failed and skipped evals.
 
-use std::collections::HashSet;
-
 use promql_parser::parser::{self, Expr};
 
 use crate::engine::Engine;
@@ -31,13 +29,61 @@ pub struct EvalReport {
     pub outcome: Outcome,
 }
 
+/// What an eval says of one kind of annotation.
+#[derive(Debug, Default, Clone)]
+enum AnnotationExpect {
+    /// Not checked.
+    #[default]
+    Unchecked,
+    /// At least one, optionally with this exact text or matching regex.
+    Some(Option<String>, Option<String>),
+    /// None at all.
+    None,
+}
+
+impl AnnotationExpect {
+    fn parse(rest: &str) -> Self {
+        let rest = rest.trim();
+        if let Some(m) = rest.strip_prefix("msg:") {
+            AnnotationExpect::Some(Some(m.trim().to_string()), None)
+        } else if let Some(r) = rest.strip_prefix("regex:") {
+            AnnotationExpect::Some(None, Some(r.trim().to_string()))
+        } else {
+            AnnotationExpect::Some(None, None)
+        }
+    }
+
+    fn check(&self, what: &str, got: &[String]) -> Result<(), String> {
+        match self {
+            AnnotationExpect::Unchecked => Ok(()),
+            AnnotationExpect::None if got.is_empty() => Ok(()),
+            AnnotationExpect::None => Err(format!("expected no {what}, got {got:?}")),
+            AnnotationExpect::Some(msg, re) => {
+                let ok = match (msg, re) {
+                    (Some(m), _) => got.iter().any(|g| g == m),
+                    (None, Some(r)) => regex::Regex::new(r).is_ok_and(|re| got.iter().any(|g| re.is_match(g))),
+                    (None, None) => !got.is_empty(),
+                };
+                if ok {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "expected {what} {:?}, got {got:?}",
+                        msg.as_ref().or(re.as_ref())
+                    ))
+                }
+            }
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct Expectation {
     fail: bool,
     fail_msg: Option<String>,
     fail_regex: Option<String>,
-    warn: bool,
-    info: bool,
+    warn: AnnotationExpect,
+    info: AnnotationExpect,
     ordered: bool,
     string: Option<String>,
     range_vector: bool,
@@ -205,7 +251,9 @@ fn show(labels: &Labels) -> String {
 pub fn run_script(text: &str, experimental: bool) -> Vec<EvalReport> {
     let engine = Engine::default();
     let mut storage = MemStorage::default();
-    let mut native: HashSet<String> = HashSet::new();
+    // Series holding native histograms (not loaded) and, for
+    // `load_with_nhcb`, the base names classic buckets are also exposed as.
+    let mut native: Vec<Labels> = Vec::new();
     let lines: Vec<&str> = text.lines().collect();
     let mut reports = Vec::new();
     let mut i = 0;
@@ -236,9 +284,7 @@ pub fn run_script(text: &str, experimental: bool) -> Vec<EvalReport> {
                     continue;
                 };
                 if points.contains("{{") {
-                    if let Some(n) = labels.iter().find(|(n, _)| n == crate::value::NAME) {
-                        native.insert(n.1.clone());
-                    }
+                    native.push(labels);
                     continue;
                 }
                 if nhcb {
@@ -246,7 +292,13 @@ pub fn run_script(text: &str, experimental: bool) -> Vec<EvalReport> {
                     // under the base name.
                     if let Some(n) = labels.iter().find(|(n, _)| n == crate::value::NAME) {
                         if let Some(base) = n.1.strip_suffix("_bucket") {
-                            native.insert(base.to_string());
+                            let mut l: Labels = labels
+                                .iter()
+                                .filter(|(k, _)| k != "le" && k != crate::value::NAME)
+                                .cloned()
+                                .collect();
+                            crate::value::set(&mut l, crate::value::NAME, base);
+                            native.push(l);
                         }
                     }
                 }
@@ -281,7 +333,11 @@ pub fn run_script(text: &str, experimental: bool) -> Vec<EvalReport> {
         let mut exp = Expectation {
             fail: legacy_fail,
             ordered: legacy_ordered,
-            warn: kind == "eval_annot",
+            warn: if kind == "eval_annot" {
+                AnnotationExpect::Some(None, None)
+            } else {
+                AnnotationExpect::Unchecked
+            },
             ..Default::default()
         };
         let mut expected: Vec<&str> = Vec::new();
@@ -301,10 +357,14 @@ pub fn run_script(text: &str, experimental: bool) -> Vec<EvalReport> {
                     exp.fail_regex = Some(r.trim().to_string());
                 } else if e == "fail" {
                     exp.fail = true;
-                } else if e == "warn" || e.starts_with("warn ") {
-                    exp.warn = true;
-                } else if e == "info" || e.starts_with("info ") {
-                    exp.info = true;
+                } else if e == "no_warn" {
+                    exp.warn = AnnotationExpect::None;
+                } else if e == "no_info" {
+                    exp.info = AnnotationExpect::None;
+                } else if let Some(r) = e.strip_prefix("warn") {
+                    exp.warn = AnnotationExpect::parse(r);
+                } else if let Some(r) = e.strip_prefix("info") {
+                    exp.info = AnnotationExpect::parse(r);
                 } else if e == "ordered" {
                     exp.ordered = true;
                 } else if let Some(s) = e.strip_prefix("string ") {
@@ -333,7 +393,7 @@ fn run_eval(
     rest: &str,
     exp: &Expectation,
     expected: &[&str],
-    native: &HashSet<String>,
+    native: &[Labels],
     experimental: bool,
 ) -> (String, Outcome) {
     let (query, instant_at, range) = if let Some(r) = rest.strip_prefix("instant at ") {
@@ -360,14 +420,16 @@ fn run_eval(
     if expected.iter().any(|l| l.contains("{{")) {
         return (query, Outcome::Skipped("native histogram result".into()));
     }
-    if native.iter().any(|n| mentions(&query, n)) {
+    if touches_native(&query, native) {
         return (query, Outcome::Skipped("native histogram input".into()));
     }
     let result = match (instant_at, range) {
-        (Some(t), None) => engine.instant(storage, &query, t).map(Some),
-        (None, Some((Some(s), Some(e), Some(st)))) => {
-            engine.range(storage, &query, s, e, st).map(|m| Some(Value::Matrix(m)))
-        }
+        (Some(t), None) => engine
+            .instant(storage, &query, t)
+            .map(|r| (Some(r.value), r.annotations)),
+        (None, Some((Some(s), Some(e), Some(st)))) => engine
+            .range(storage, &query, s, e, st)
+            .map(|m| (Some(Value::Matrix(m.value)), m.annotations)),
         _ => return (query, Outcome::Failed("cannot read the eval times".into())),
     };
     let value = match result {
@@ -392,16 +454,12 @@ fn run_eval(
     if exp.fail {
         return (query, Outcome::Failed("expected an error, got a result".into()));
     }
-    if exp.warn || exp.info {
-        // Checked only after the values below, to tell the two apart.
-    }
+    let (value, annotations) = value;
     let grid = range.and_then(|(s, _, st)| Some((s?, st?)));
-    let verdict = compare(value, exp, expected, grid);
+    let verdict = compare(value, exp, expected, grid)
+        .and_then(|()| exp.warn.check("warnings", &annotations.warnings))
+        .and_then(|()| exp.info.check("infos", &annotations.infos));
     match verdict {
-        Ok(()) if exp.warn || exp.info => (
-            query,
-            Outcome::Failed("values match, but the expected warning/info annotation is not produced".into()),
-        ),
         Ok(()) => (query, Outcome::Passed),
         Err(m) => (query, Outcome::Failed(m)),
     }
@@ -517,12 +575,56 @@ fn compare(value: Option<Value>, exp: &Expectation, expected: &[&str], grid: Opt
     }
 }
 
-/// True if `query` contains `name` as a whole identifier.
-fn mentions(query: &str, name: &str) -> bool {
-    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == ':';
-    query.match_indices(name).any(|(i, _)| {
-        let before = query[..i].chars().next_back();
-        let after = query[i + name.len()..].chars().next();
-        !before.is_some_and(ident) && !after.is_some_and(ident)
+/// True if any selector of `query` matches a native-histogram series.
+fn touches_native(query: &str, native: &[Labels]) -> bool {
+    if native.is_empty() {
+        return false;
+    }
+    let Ok(expr) = parser::parse(query) else {
+        return false;
+    };
+    let mut selectors = Vec::new();
+    collect_selectors(&expr, &mut selectors);
+    selectors.iter().any(|vs| {
+        let groups: Vec<&Vec<promql_parser::label::Matcher>> = if vs.matchers.or_matchers.is_empty() {
+            vec![&vs.matchers.matchers]
+        } else {
+            vs.matchers.or_matchers.iter().collect()
+        };
+        groups.iter().any(|group| {
+            let Ok(mut matchers) = crate::storage::convert_matchers(group) else {
+                return false;
+            };
+            if let Some(n) = &vs.name {
+                matchers.push(nines_tsdb::Matcher::equal(crate::value::NAME, n.clone()));
+            }
+            native.iter().any(|labels| {
+                matchers
+                    .iter()
+                    .all(|m| m.matches(crate::value::get(labels, &m.name).unwrap_or("")))
+            })
+        })
     })
+}
+
+fn collect_selectors<'a>(e: &'a Expr, out: &mut Vec<&'a parser::VectorSelector>) {
+    match e {
+        Expr::VectorSelector(vs) => out.push(vs),
+        Expr::MatrixSelector(ms) => out.push(&ms.vs),
+        Expr::Subquery(s) => collect_selectors(&s.expr, out),
+        Expr::Aggregate(a) => {
+            collect_selectors(&a.expr, out);
+            if let Some(p) = &a.param {
+                collect_selectors(p, out);
+            }
+        }
+        Expr::Unary(u) => collect_selectors(&u.expr, out),
+        Expr::Binary(b) => {
+            collect_selectors(&b.lhs, out);
+            collect_selectors(&b.rhs, out);
+        }
+        Expr::Paren(p) => collect_selectors(&p.expr, out),
+        Expr::Call(c) => c.args.args.iter().for_each(|a| collect_selectors(a, out)),
+        _ => {}
+    }
 }

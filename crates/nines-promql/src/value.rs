@@ -6,6 +6,12 @@ pub type Labels = Vec<(String, String)>;
 /// The metric name label.
 pub const NAME: &str = "__name__";
 
+/// Prometheus's text form of a label set: `{a="1", b="2"}`.
+pub fn fmt_labels(labels: &Labels) -> String {
+    let parts: Vec<String> = labels.iter().map(|(n, v)| format!("{n}={v:?}")).collect();
+    format!("{{{}}}", parts.join(", "))
+}
+
 /// Removes `__name__` from a label set.
 pub fn drop_name(labels: &mut Labels) {
     labels.retain(|(n, _)| n != NAME);

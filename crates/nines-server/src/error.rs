@@ -68,9 +68,17 @@ impl IntoResponse for ApiError {
 
 /// `{"status":"success","data":...}` with optional warnings.
 pub fn success(data: serde_json::Value, warnings: Vec<String>) -> Response {
+    success_annotated(data, warnings, Vec::new())
+}
+
+/// [`success`] plus Prometheus 3's `infos` list.
+pub fn success_annotated(data: serde_json::Value, warnings: Vec<String>, infos: Vec<String>) -> Response {
     let mut body = json!({"status": "success", "data": data});
     if !warnings.is_empty() {
         body["warnings"] = json!(warnings);
+    }
+    if !infos.is_empty() {
+        body["infos"] = json!(infos);
     }
     axum::Json(body).into_response()
 }

@@ -9,7 +9,7 @@ use nines_promql::value::{Labels, Series, Value};
 use nines_promql::{format_value, EvalError};
 use serde_json::{json, Map};
 
-use crate::error::{success, ApiError};
+use crate::error::{success, success_annotated, ApiError};
 use crate::metadata::params;
 use crate::params::{time_param, Params};
 use crate::AppState;
@@ -142,15 +142,15 @@ pub async fn instant(
     let limit = limit_param(&p)?;
     let engine = engine_for(&st, &p)?;
     let db = st.db.clone();
-    let value = tokio::task::spawn_blocking(move || engine.instant(db.as_ref(), &query, t))
+    let evaluated = tokio::task::spawn_blocking(move || engine.instant(db.as_ref(), &query, t))
         .await
         .map_err(|e| ApiError::internal(format!("query task failed: {e}")))??;
-    let mut warnings = Vec::new();
-    let data = match value {
+    let mut warnings = evaluated.annotations.warnings;
+    let data = match evaluated.value {
         Value::Scalar(v) => json!({"resultType": "scalar", "result": [seconds(t), format_value(v)]}),
         Value::String(s) => json!({"resultType": "string", "result": [seconds(t), s]}),
         Value::Vector(mut v) => {
-            warnings = truncation_warning(v.len(), limit);
+            warnings.extend(truncation_warning(v.len(), limit));
             if limit > 0 {
                 v.truncate(limit);
             }
@@ -161,14 +161,14 @@ pub async fn instant(
             json!({"resultType": "vector", "result": result})
         }
         Value::Matrix(mut m) => {
-            warnings = truncation_warning(m.len(), limit);
+            warnings.extend(truncation_warning(m.len(), limit));
             if limit > 0 {
                 m.truncate(limit);
             }
             json!({"resultType": "matrix", "result": matrix_json(&m)})
         }
     };
-    Ok(success(data, warnings))
+    Ok(success_annotated(data, warnings, evaluated.annotations.infos))
 }
 
 /// `GET`/`POST /api/v1/query_range`
@@ -213,16 +213,19 @@ pub async fn range(
     let limit = limit_param(&p)?;
     let engine = engine_for(&st, &p)?;
     let db = st.db.clone();
-    let mut series = tokio::task::spawn_blocking(move || engine.range(db.as_ref(), &query, start, end, step))
+    let evaluated = tokio::task::spawn_blocking(move || engine.range(db.as_ref(), &query, start, end, step))
         .await
         .map_err(|e| ApiError::internal(format!("query task failed: {e}")))??;
-    let warnings = truncation_warning(series.len(), limit);
+    let mut series = evaluated.value;
+    let mut warnings = evaluated.annotations.warnings;
+    warnings.extend(truncation_warning(series.len(), limit));
     if limit > 0 {
         series.truncate(limit);
     }
-    Ok(success(
+    Ok(success_annotated(
         json!({"resultType": "matrix", "result": matrix_json(&series)}),
         warnings,
+        evaluated.annotations.infos,
     ))
 }
 
