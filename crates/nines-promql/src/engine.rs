@@ -27,6 +27,8 @@ pub struct Engine {
     pub max_samples: usize,
     /// Longest a query may run.
     pub timeout: Duration,
+    /// Most series a query may return.
+    pub max_series: usize,
 }
 
 impl Default for Engine {
@@ -36,6 +38,7 @@ impl Default for Engine {
             default_subquery_step: Duration::from_secs(60),
             max_samples: 50_000_000,
             timeout: Duration::from_secs(120),
+            max_series: 1_000_000,
         }
     }
 }
@@ -59,8 +62,68 @@ pub struct Evaluated<T> {
     pub annotations: Annotations,
 }
 
+/// Deepest nesting of parentheses, braces and brackets a query may have:
+/// parsing and evaluation recurse, and a hostile query must not exhaust
+/// the stack.
+pub const MAX_NESTING: usize = 128;
+
+/// Most operator characters a query may have outside strings and label
+/// matchers: bounds the depth of a chain like `1+1+1+...`. Callers should
+/// still evaluate on a thread with a generous stack (the server uses
+/// [`QUERY_STACK_BYTES`]).
+pub const MAX_OPERATORS: usize = 10_000;
+
+/// Stack size for a thread that parses and evaluates queries.
+pub const QUERY_STACK_BYTES: usize = 64 << 20;
+
 /// Parses a query, turning the parser's message into `bad_data`.
 pub fn parse(query: &str) -> Result<Expr, EvalError> {
+    let mut depth = 0usize;
+    let mut braces = 0usize;
+    let mut operators = 0usize;
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for c in query.chars() {
+        if let Some(q) = quote {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' && q != '`' {
+                escaped = true;
+            } else if c == q {
+                quote = None;
+            }
+            continue;
+        }
+        match c {
+            '"' | '\'' | '`' => quote = Some(c),
+            '+' | '-' | '*' | '/' | '%' | '^' | '<' | '>' | '=' | '!' if braces == 0 => {
+                operators += 1;
+                if operators > MAX_OPERATORS {
+                    return Err(EvalError::BadData(format!(
+                        "query has more than {MAX_OPERATORS} operators"
+                    )));
+                }
+            }
+            '(' | '{' | '[' => {
+                if c == '{' {
+                    braces += 1;
+                }
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Err(EvalError::BadData(format!(
+                        "query nests deeper than {MAX_NESTING} levels of parentheses, braces or brackets"
+                    )));
+                }
+            }
+            ')' | '}' | ']' => {
+                if c == '}' {
+                    braces = braces.saturating_sub(1);
+                }
+                depth = depth.saturating_sub(1);
+            }
+            _ => {}
+        }
+    }
     parser::parse(query).map_err(EvalError::BadData)
 }
 
@@ -77,6 +140,16 @@ fn offset_ms(o: &Option<Offset>) -> i64 {
 }
 
 impl Engine {
+    fn check_series(&self, n: usize) -> Result<(), EvalError> {
+        if n > self.max_series {
+            return Err(EvalError::Execution(format!(
+                "query returned {n} series, more than the limit of {} (query.max_series)",
+                self.max_series
+            )));
+        }
+        Ok(())
+    }
+
     /// Evaluates `query` at `t` (ms).
     pub fn instant(&self, storage: &dyn Queryable, query: &str, t: i64) -> Result<Evaluated<Value>, EvalError> {
         let expr = parse(query)?;
@@ -84,8 +157,13 @@ impl Engine {
         let v = ev.eval(&expr, t)?;
         let value = match v {
             Value::Vector(mut vec) => {
+                self.check_series(vec.len())?;
                 sort_if_unordered(&expr, &mut vec);
                 Value::Vector(vec)
+            }
+            Value::Matrix(m) => {
+                self.check_series(m.len())?;
+                Value::Matrix(m)
             }
             other => other,
         };
@@ -148,6 +226,7 @@ impl Engine {
             .map(|(labels, points)| Series { labels, points })
             .collect();
         series.sort_by(|a, b| a.labels.cmp(&b.labels));
+        self.check_series(series.len())?;
         Ok(Evaluated {
             value: series,
             annotations: ev.annotations.into_inner(),
@@ -214,6 +293,8 @@ pub struct Evaluator<'e> {
     deadline: Instant,
     query: String,
     annotations: std::cell::RefCell<Annotations>,
+    /// Samples held: loaded from storage plus produced by subqueries.
+    samples: std::cell::Cell<usize>,
 }
 
 fn at_ms(at: &AtModifier, start: i64, end: i64) -> i64 {
@@ -246,9 +327,11 @@ impl<'e> Evaluator<'e> {
             deadline: Instant::now() + engine.timeout,
             query: query.to_string(),
             annotations: Default::default(),
+            samples: Default::default(),
         };
         let mut total = 0usize;
         ev.fetch(storage, expr, start, end, &mut total)?;
+        ev.samples.set(total);
         Ok(ev)
     }
 
@@ -485,6 +568,11 @@ impl<'e> Evaluator<'e> {
             self.check_deadline("subquery evaluation")?;
             match self.eval(&sq.expr, inner)? {
                 Value::Vector(v) => {
+                    let held = self.samples.get() + v.len();
+                    if held > self.engine.max_samples {
+                        return Err(EvalError::TooManySamples("subquery evaluation"));
+                    }
+                    self.samples.set(held);
                     for s in v {
                         out.entry(s.labels).or_default().push((inner, s.value));
                     }

@@ -12,6 +12,6 @@ mod storage;
 pub mod value;
 
 pub use aggregate::format_value;
-pub use engine::{parse, Annotations, Engine, Evaluated};
+pub use engine::{parse, Annotations, Engine, Evaluated, MAX_NESTING, MAX_OPERATORS, QUERY_STACK_BYTES};
 pub use error::EvalError;
 pub use storage::{convert_matchers, MemStorage, Queryable};

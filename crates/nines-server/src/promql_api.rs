@@ -92,6 +92,21 @@ fn matrix_json(series: &[Series]) -> serde_json::Value {
     )
 }
 
+/// Runs a query on its own thread with a large stack: parsing and
+/// evaluation recurse as deep as the query nests.
+async fn on_query_thread<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("nines-query".into())
+        .stack_size(nines_promql::QUERY_STACK_BYTES)
+        .spawn(move || {
+            let _ = tx.send(f());
+        })
+        .map_err(|e| ApiError::internal(format!("cannot start a query thread: {e}")))?;
+    rx.await
+        .map_err(|_| ApiError::internal("query thread ended without an answer"))
+}
+
 fn limit_param(p: &Params) -> Result<usize, ApiError> {
     match p.get("limit") {
         None | Some("") => Ok(0),
@@ -142,9 +157,7 @@ pub async fn instant(
     let limit = limit_param(&p)?;
     let engine = engine_for(&st, &p)?;
     let db = st.db.clone();
-    let evaluated = tokio::task::spawn_blocking(move || engine.instant(db.as_ref(), &query, t))
-        .await
-        .map_err(|e| ApiError::internal(format!("query task failed: {e}")))??;
+    let evaluated = on_query_thread(move || engine.instant(db.as_ref(), &query, t)).await??;
     let mut warnings = evaluated.annotations.warnings;
     let data = match evaluated.value {
         Value::Scalar(v) => json!({"resultType": "scalar", "result": [seconds(t), format_value(v)]}),
@@ -213,9 +226,7 @@ pub async fn range(
     let limit = limit_param(&p)?;
     let engine = engine_for(&st, &p)?;
     let db = st.db.clone();
-    let evaluated = tokio::task::spawn_blocking(move || engine.range(db.as_ref(), &query, start, end, step))
-        .await
-        .map_err(|e| ApiError::internal(format!("query task failed: {e}")))??;
+    let evaluated = on_query_thread(move || engine.range(db.as_ref(), &query, start, end, step)).await??;
     let mut series = evaluated.value;
     let mut warnings = evaluated.annotations.warnings;
     warnings.extend(truncation_warning(series.len(), limit));

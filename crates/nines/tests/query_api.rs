@@ -116,3 +116,55 @@ fn json_shapes_and_errors_follow_prometheus() {
     let (code, v) = get("/api/v1/metadata");
     assert_eq!((code, &v["data"]), (200, &serde_json::json!({})));
 }
+
+#[test]
+fn hostile_queries_are_refused_and_the_server_keeps_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("nines.yaml");
+    std::fs::write(
+        &config,
+        "query:\n  timeout: 2s\n  max_samples: 100000\n  max_series: 1\n",
+    )
+    .unwrap();
+    let server = Server::start(&dir.path().join("data"), &["--config", config.to_str().unwrap()]);
+    load(&server);
+    let query = |q: &str| {
+        let body = format!("query={}&time=600", common::encode(q));
+        let (code, text) = server.post("/api/v1/query", "application/x-www-form-urlencoded", body.as_bytes());
+        (
+            code,
+            serde_json::from_str::<serde_json::Value>(&text).unwrap_or_default(),
+        )
+    };
+    // Nesting deep enough to overflow a recursive parser.
+    let deep = format!("{}1{}", "(".repeat(100_000), ")".repeat(100_000));
+    let (code, v) = query(&deep);
+    assert_eq!(code, 400, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("nests deeper"), "{v}");
+    let chain = format!("1{}", "+1".repeat(20_000));
+    let (code, v) = query(&chain);
+    assert_eq!(code, 400, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("operators"), "{v}");
+    // A long chain within the limit evaluates (on a thread with room).
+    let (code, v) = query(&format!("1{}", "+1".repeat(5_000)));
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(v["data"]["result"][1], "5001");
+    // A regex too large to compile is refused, not run.
+    let (code, v) = query("{__name__=~\"(a{1000}){1000}\"}");
+    assert_eq!((code, v["errorType"].as_str()), (400, Some("bad_data")), "{v}");
+    // A subquery with a huge range and a tiny step runs into the timeout
+    // (its steps find no data, so the sample limit never triggers).
+    let (code, v) = query("sum_over_time(http_requests_total[100y:1s])");
+    assert_eq!((code, v["errorType"].as_str()), (503, Some("timeout")), "{v}");
+    // One whose steps do find data hits the sample limit first.
+    let (code, v) = query("sum_over_time(http_requests_total[10m:1ms])");
+    assert_eq!((code, v["errorType"].as_str()), (422, Some("execution")), "{v}");
+    // Too many series returned.
+    let (code, v) = query("http_requests_total");
+    assert_eq!((code, v["errorType"].as_str()), (422, Some("execution")), "{v}");
+    assert!(v["error"].as_str().unwrap().contains("max_series"), "{v}");
+    // A range far larger than the data is fine.
+    let (code, v) = query("sum(rate(http_requests_total{code=\"200\"}[100y]))");
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(server.get("/-/healthy").0, 200);
+}

@@ -45,6 +45,8 @@ pub struct QueryConfig {
     pub timeout: Duration,
     /// Most samples one query may load from the store.
     pub max_samples: usize,
+    /// Most series one query may return.
+    pub max_series: usize,
 }
 
 impl Default for QueryConfig {
@@ -54,6 +56,7 @@ impl Default for QueryConfig {
             lookback_delta: Duration(300_000),
             timeout: Duration(120_000),
             max_samples: 50_000_000,
+            max_series: 1_000_000,
         }
     }
 }
@@ -65,6 +68,7 @@ impl QueryConfig {
             lookback: std::time::Duration::from_millis(self.lookback_delta.0.max(1) as u64),
             timeout: std::time::Duration::from_millis(self.timeout.0.max(1) as u64),
             max_samples: self.max_samples,
+            max_series: self.max_series,
             ..nines_promql::Engine::default()
         }
     }
