@@ -93,15 +93,7 @@ impl Server {
     }
 
     pub fn remote_write(&self, req: &WriteRequest) -> (u16, String) {
-        let raw = req.encode_to_vec();
-        let body = snap::raw::Encoder::new().compress_vec(&raw).expect("snappy");
-        response(
-            ureq::post(&format!("{}/api/v1/write", self.url))
-                .set("Content-Type", "application/x-protobuf")
-                .set("Content-Encoding", "snappy")
-                .set("X-Prometheus-Remote-Write-Version", "0.1.0")
-                .send_bytes(&body),
-        )
+        remote_write_to(&self.url, req)
     }
 
     /// Every exported line for a selector, as JSON values.
@@ -207,4 +199,17 @@ pub fn wait_until<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Opt
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Sends a remote_write 1.0 request to any receiver (nines, Prometheus).
+pub fn remote_write_to(base_url: &str, req: &WriteRequest) -> (u16, String) {
+    let raw = req.encode_to_vec();
+    let body = snap::raw::Encoder::new().compress_vec(&raw).expect("snappy");
+    response(
+        ureq::post(&format!("{base_url}/api/v1/write"))
+            .set("Content-Type", "application/x-protobuf")
+            .set("Content-Encoding", "snappy")
+            .set("X-Prometheus-Remote-Write-Version", "0.1.0")
+            .send_bytes(&body),
+    )
 }
