@@ -20,7 +20,7 @@ fn group_labels(labels: &Labels, modifier: Option<&LabelModifier>) -> Labels {
             .filter(|(n, _)| n != NAME && !names.labels.iter().any(|x| x == n))
             .cloned()
             .collect(),
-        None => Vec::new(),
+        None => Labels::default(),
     }
 }
 

@@ -126,7 +126,7 @@ fn signature(labels: &Labels, matching: Option<&LabelModifier>) -> Vec<(String, 
 
 fn set_op(op: &str, b: &BinaryExpr, l: Vector, r: Vector) -> Vector {
     let matching = b.modifier.as_ref().and_then(|m| m.matching.as_ref());
-    let right: std::collections::HashSet<Vec<(String, String)>> =
+    let right: rustc_hash::FxHashSet<Vec<(String, String)>> =
         r.iter().map(|s| signature(&s.labels, matching)).collect();
     match op {
         "and" => l
@@ -138,7 +138,7 @@ fn set_op(op: &str, b: &BinaryExpr, l: Vector, r: Vector) -> Vector {
             .filter(|s| !right.contains(&signature(&s.labels, matching)))
             .collect(),
         _ => {
-            let left: std::collections::HashSet<Vec<(String, String)>> =
+            let left: rustc_hash::FxHashSet<Vec<(String, String)>> =
                 l.iter().map(|s| signature(&s.labels, matching)).collect();
             let mut out = l;
             out.extend(
@@ -212,8 +212,12 @@ fn vector_op(
         }
         if one_to_one {
             match matching {
-                Some(LabelModifier::Include(names)) => labels.retain(|(n, _)| names.labels.iter().any(|x| x == n)),
-                Some(LabelModifier::Exclude(names)) => labels.retain(|(n, _)| !names.labels.iter().any(|x| x == n)),
+                Some(LabelModifier::Include(names)) => {
+                    labels.make_mut().retain(|(n, _)| names.labels.iter().any(|x| x == n))
+                }
+                Some(LabelModifier::Exclude(names)) => {
+                    labels.make_mut().retain(|(n, _)| !names.labels.iter().any(|x| x == n))
+                }
                 None => {}
             }
         }

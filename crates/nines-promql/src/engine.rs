@@ -206,7 +206,7 @@ impl Engine {
         while t <= end {
             ev.check_deadline("query evaluation")?;
             match ev.eval(&expr, t)? {
-                Value::Scalar(v) => out.entry(Vec::new()).or_default().push((t, v)),
+                Value::Scalar(v) => out.entry(Labels::default()).or_default().push((t, v)),
                 Value::Vector(samples) => {
                     for s in samples {
                         out.entry(s.labels).or_default().push((t, s.value));
@@ -577,7 +577,7 @@ impl<'e> Evaluator<'e> {
                         out.entry(s.labels).or_default().push((inner, s.value));
                     }
                 }
-                Value::Scalar(v) => out.entry(Vec::new()).or_default().push((inner, v)),
+                Value::Scalar(v) => out.entry(Labels::default()).or_default().push((inner, v)),
                 other => {
                     return Err(EvalError::BadData(format!(
                         "subquery is only allowed on instant vector, got {}",

@@ -161,7 +161,7 @@ fn call_inner(ev: &Evaluator<'_>, c: &Call, t: i64) -> Result<Value, EvalError> 
         "step" => Ok(Value::Scalar(ev.step as f64 / 1000.0)),
         "time" => Ok(Value::Scalar(t as f64 / 1000.0)),
         "vector" => Ok(Value::Vector(vec![Sample {
-            labels: Vec::new(),
+            labels: Labels::default(),
             value: scalar_arg(ev, c, 0, t)?,
         }])),
         "scalar" => {
@@ -261,7 +261,7 @@ fn call_inner(ev: &Evaluator<'_>, c: &Call, t: i64) -> Result<Value, EvalError> 
         "days_in_month" | "day_of_month" | "day_of_week" | "day_of_year" | "hour" | "minute" | "month" | "year" => {
             let v = if c.args.args.is_empty() {
                 vec![Sample {
-                    labels: Vec::new(),
+                    labels: Labels::default(),
                     value: t as f64 / 1000.0,
                 }]
             } else {
@@ -750,7 +750,10 @@ fn label_join(ev: &Evaluator<'_>, c: &Call, t: i64) -> Result<Value, EvalError> 
 
 /// Fails when a vector holds one label set twice.
 pub(crate) fn check_unique(v: &[Sample]) -> Result<(), EvalError> {
-    let mut seen = std::collections::HashSet::new();
+    if v.len() < 2 {
+        return Ok(());
+    }
+    let mut seen: rustc_hash::FxHashSet<&Labels> = rustc_hash::FxHashSet::default();
     for s in v {
         if !seen.insert(&s.labels) {
             return Err(EvalError::Execution(
@@ -765,7 +768,7 @@ fn absent(empty: bool, e: &Expr) -> Vector {
     if !empty {
         return Vec::new();
     }
-    let mut labels: Labels = Vec::new();
+    let mut labels = Labels::default();
     let vs = match e {
         Expr::VectorSelector(vs) => Some(vs),
         Expr::MatrixSelector(ms) => Some(&ms.vs),
@@ -812,7 +815,7 @@ fn bucket_groups(ev: &Evaluator<'_>, node: &str, v: Vector) -> Result<Vec<Bucket
             continue;
         };
         let mut key = s.labels.clone();
-        key.retain(|(n, _)| n != "le" && n != NAME);
+        key.make_mut().retain(|(n, _)| n != "le" && n != NAME);
         if !seen.insert((key.clone(), raw_le.to_string())) {
             return Err(EvalError::Execution(
                 "vector cannot contain metrics with the same labelset".into(),

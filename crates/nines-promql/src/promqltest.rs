@@ -209,13 +209,13 @@ fn split_series(line: &str) -> Option<(Labels, &str)> {
     };
     let (sel, rest) = line.split_at(end);
     if sel.trim() == "{}" {
-        return Some((Vec::new(), rest.trim()));
+        return Some((Labels::default(), rest.trim()));
     }
     let expr = parser::parse(sel).ok()?;
     let Expr::VectorSelector(vs) = expr else {
         return None;
     };
-    let mut labels: Labels = vs
+    let mut labels: Vec<(String, String)> = vs
         .matchers
         .matchers
         .iter()
@@ -225,7 +225,7 @@ fn split_series(line: &str) -> Option<(Labels, &str)> {
         labels.push((crate::value::NAME.to_string(), n));
     }
     labels.sort();
-    Some((labels, rest.trim()))
+    Some((labels.into(), rest.trim()))
 }
 
 fn almost_equal(a: f64, b: f64) -> bool {

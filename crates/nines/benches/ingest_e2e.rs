@@ -22,6 +22,7 @@ use std::process::{Child, Command};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use support::prompb::{encode_labels, put_field_bytes, put_varint};
 use support::{clock_ticks, cpu_seconds, du, du_entry, free_port, rss_mib, spawn_ready};
 use workload::{series_labels, Workload};
 
@@ -69,32 +70,6 @@ fn args() -> Args {
         i += 2;
     }
     a
-}
-
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn put_field_bytes(out: &mut Vec<u8>, tag: u8, bytes: &[u8]) {
-    out.push(tag);
-    put_varint(out, bytes.len() as u64);
-    out.extend_from_slice(bytes);
-}
-
-/// The protobuf bytes of a series' labels (repeated `Label labels = 1`).
-fn encode_labels(labels: &[(String, String)]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for (n, v) in labels {
-        let mut l = Vec::new();
-        put_field_bytes(&mut l, 0x0a, n.as_bytes());
-        put_field_bytes(&mut l, 0x12, v.as_bytes());
-        put_field_bytes(&mut out, 0x0a, &l);
-    }
-    out
 }
 
 /// One snappy-compressed `WriteRequest` for series `range` at time `t`.

@@ -2,6 +2,8 @@
 //! time and memory from /proc, disk usage.
 #![allow(dead_code)]
 
+pub mod prompb;
+
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
