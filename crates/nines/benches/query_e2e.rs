@@ -14,7 +14,7 @@ mod support;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use support::prompb::{encode_labels, encode_series};
+use support::prompb::{encode_labels, encode_series, SeriesRef};
 use support::{free_port, rss_mib, spawn_ready};
 
 const STEP: i64 = 15_000;
@@ -111,7 +111,7 @@ fn load(base: &str, start: i64, points: i64, labels: &[Vec<u8>], kinds: &[u8]) {
                 samples[i].push((t, values[i]));
             }
         }
-        let series: Vec<(&[u8], &[(i64, f64)])> = labels
+        let series: Vec<SeriesRef<'_>> = labels
             .iter()
             .zip(&samples)
             .map(|(l, s)| (l.as_slice(), s.as_slice()))

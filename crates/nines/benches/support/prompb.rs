@@ -29,9 +29,12 @@ pub fn encode_labels(labels: &[(String, String)]) -> Vec<u8> {
     out
 }
 
+/// One series for [`encode_series`]: its encoded labels and samples.
+pub type SeriesRef<'a> = (&'a [u8], &'a [(i64, f64)]);
+
 /// A snappy-compressed `WriteRequest` of series (encoded labels) with
 /// several samples each.
-pub fn encode_series(series: &[(&[u8], &[(i64, f64)])]) -> Vec<u8> {
+pub fn encode_series(series: &[SeriesRef<'_>]) -> Vec<u8> {
     let mut req = Vec::new();
     let mut ts = Vec::new();
     let mut sample = Vec::with_capacity(20);
