@@ -19,6 +19,9 @@ use support::{free_port, rss_mib, spawn_ready};
 
 const STEP: i64 = 15_000;
 
+/// A benchmark query: its name, the API path and the parameters.
+type Query = (String, &'static str, Vec<(&'static str, String)>);
+
 struct Args {
     hours: i64,
     runs: usize,
@@ -202,7 +205,7 @@ fn main() {
     let kinds: Vec<u8> = all.iter().map(|(_, k)| *k).collect();
     let secs = |ms: i64| format!("{:.3}", ms as f64 / 1000.0);
     let ratio = "sum(rate(http_requests_total{code=\"500\"}[W])) / sum(rate(http_requests_total[W]))";
-    let queries: Vec<(String, &str, Vec<(&str, String)>)> = vec![
+    let queries: Vec<Query> = vec![
         (
             "SLO error ratio [5m] (instant)".into(),
             "/api/v1/query",
