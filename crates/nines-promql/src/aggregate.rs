@@ -24,6 +24,46 @@ fn group_labels(labels: &Labels, modifier: Option<&LabelModifier>) -> Labels {
     }
 }
 
+/// Whether a label takes part in grouping.
+fn in_group(name: &str, modifier: Option<&LabelModifier>) -> bool {
+    match modifier {
+        Some(LabelModifier::Include(names)) => names.labels.iter().any(|x| x == name),
+        Some(LabelModifier::Exclude(names)) => name != NAME && !names.labels.iter().any(|x| x == name),
+        None => false,
+    }
+}
+
+/// Groups values by their grouping labels without building a label set
+/// per sample: a hash of the grouping pairs finds the group, whose labels
+/// are built once.
+#[derive(Default)]
+struct Grouper {
+    index: FxHashMap<u64, Vec<usize>>,
+    groups: Vec<(Labels, Vec<f64>)>,
+}
+
+impl Grouper {
+    fn add(&mut self, labels: &Labels, modifier: Option<&LabelModifier>, value: f64) {
+        use std::hash::{Hash, Hasher};
+        let pairs = || labels.iter().filter(|(n, _)| in_group(n, modifier));
+        let mut h = rustc_hash::FxHasher::default();
+        for p in pairs() {
+            p.hash(&mut h);
+        }
+        let slot = self.index.entry(h.finish()).or_default();
+        let found = slot.iter().copied().find(|&i| self.groups[i].0.iter().eq(pairs()));
+        let i = match found {
+            Some(i) => i,
+            None => {
+                self.groups.push((pairs().cloned().collect(), Vec::new()));
+                slot.push(self.groups.len() - 1);
+                self.groups.len() - 1
+            }
+        };
+        self.groups[i].1.push(value);
+    }
+}
+
 fn scalar_param(ev: &Evaluator<'_>, a: &AggregateExpr, t: i64) -> Result<f64, EvalError> {
     let Some(p) = &a.param else {
         return Err(EvalError::BadData(format!("{} needs a parameter", a.op)));
@@ -160,22 +200,13 @@ pub fn eval(ev: &Evaluator<'_>, a: &AggregateExpr, t: i64) -> Result<Value, Eval
             } else {
                 None
             };
-            let mut groups: FxHashMap<Labels, Vec<f64>> = FxHashMap::default();
-            let mut order: Vec<Labels> = Vec::new();
+            let mut groups = Grouper::default();
             for s in input {
-                let g = group_labels(&s.labels, modifier);
-                groups
-                    .entry(g.clone())
-                    .or_insert_with(|| {
-                        order.push(g);
-                        Vec::new()
-                    })
-                    .push(s.value);
+                groups.add(&s.labels, modifier, s.value);
             }
-            let mut out = Vec::with_capacity(order.len());
-            for g in order {
-                let values = &groups[&g];
-                let value = reduce(&op, values, q)?;
+            let mut out = Vec::with_capacity(groups.groups.len());
+            for (g, values) in groups.groups {
+                let value = reduce(&op, &values, q)?;
                 out.push(Sample { labels: g, value });
             }
             Ok(Value::Vector(out))

@@ -295,6 +295,9 @@ pub struct Evaluator<'e> {
     annotations: std::cell::RefCell<Annotations>,
     /// Samples held: loaded from storage plus produced by subqueries.
     samples: std::cell::Cell<usize>,
+    /// Label sets without `__name__`, by the identity of the label set
+    /// they came from: a range query drops the same names at every step.
+    nameless: std::cell::RefCell<FxHashMap<usize, Labels>>,
 }
 
 fn at_ms(at: &AtModifier, start: i64, end: i64) -> i64 {
@@ -328,6 +331,7 @@ impl<'e> Evaluator<'e> {
             query: query.to_string(),
             annotations: Default::default(),
             samples: Default::default(),
+            nameless: Default::default(),
         };
         let mut total = 0usize;
         ev.fetch(storage, expr, start, end, &mut total)?;
@@ -414,6 +418,8 @@ impl<'e> Evaluator<'e> {
         } else {
             vs.matchers.or_matchers.iter().collect()
         };
+        let several = groups.len() > 1;
+        let mut seen: rustc_hash::FxHashSet<Labels> = rustc_hash::FxHashSet::default();
         for group in groups {
             let mut matchers = convert_matchers(group)?;
             if let Some(name) = &vs.name {
@@ -422,10 +428,12 @@ impl<'e> Evaluator<'e> {
                 }
             }
             for s in storage.select(&matchers, mint, maxt)? {
-                if !all.iter().any(|x| x.labels == s.labels) {
-                    *total += s.points.len();
-                    all.push(s);
+                // `or` groups may select a series twice; one group never does.
+                if several && !seen.insert(s.labels.clone()) {
+                    continue;
                 }
+                *total += s.points.len();
+                all.push(s);
             }
             if *total > self.engine.max_samples {
                 return Err(EvalError::TooManySamples("query loading"));
@@ -444,6 +452,21 @@ impl<'e> Evaluator<'e> {
         let line = before.matches('\n').count() + 1;
         let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
         format!("({line}:{col})")
+    }
+
+    /// `labels` without `__name__`, computed once per source label set.
+    pub(crate) fn drop_name(&self, labels: &mut Labels) {
+        if !labels.iter().any(|(n, _)| n == crate::value::NAME) {
+            return;
+        }
+        let key = labels.identity();
+        let mut cache = self.nameless.borrow_mut();
+        let dropped = cache.entry(key).or_insert_with(|| {
+            let mut l = labels.clone();
+            crate::value::drop_name(&mut l);
+            l
+        });
+        *labels = dropped.clone();
     }
 
     /// Records a warning about the node whose text is `node`.

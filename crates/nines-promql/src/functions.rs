@@ -277,7 +277,7 @@ fn call_inner(ev: &Evaluator<'_>, c: &Call, t: i64) -> Result<Value, EvalError> 
                 m.into_iter()
                     .filter_map(|mut s| {
                         let v = extrapolated_rate(&s.points, end - range, end, name != "delta", name == "rate")?;
-                        drop_name(&mut s.labels);
+                        ev.drop_name(&mut s.labels);
                         Some(Sample {
                             labels: s.labels,
                             value: v,
@@ -550,7 +550,7 @@ fn over_time(
             .filter_map(|mut s| {
                 let v = f(&s.points)?;
                 if !keep_name {
-                    drop_name(&mut s.labels);
+                    ev.drop_name(&mut s.labels);
                 }
                 Some(Sample {
                     labels: s.labels,

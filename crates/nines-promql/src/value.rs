@@ -4,33 +4,85 @@ use std::sync::Arc;
 
 /// A label set: (name, value) pairs sorted by name, `__name__` included.
 /// Shared behind an `Arc`: evaluation hands the same label set from step
-/// to step and series to sample, and only copies it when it changes.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Labels(Arc<Vec<(String, String)>>);
+/// to step and series to sample, and only copies it when it changes. Its
+/// hash is computed once, so maps keyed by label sets stay cheap.
+#[derive(Clone, Debug, Default)]
+pub struct Labels(Arc<Inner>);
+
+#[derive(Clone, Debug, Default)]
+struct Inner {
+    pairs: Vec<(String, String)>,
+    hash: std::sync::OnceLock<u64>,
+}
 
 impl Labels {
     /// The pairs, to change (copied first if shared).
     pub fn make_mut(&mut self) -> &mut Vec<(String, String)> {
-        Arc::make_mut(&mut self.0)
+        let inner = Arc::make_mut(&mut self.0);
+        inner.hash = std::sync::OnceLock::new();
+        &mut inner.pairs
+    }
+
+    fn hash_value(&self) -> u64 {
+        *self.0.hash.get_or_init(|| {
+            use std::hash::{Hash, Hasher};
+            let mut h = rustc_hash::FxHasher::default();
+            self.0.pairs.hash(&mut h);
+            h.finish()
+        })
+    }
+
+    /// An address that identifies this shared label set while it lives.
+    pub fn identity(&self) -> usize {
+        Arc::as_ptr(&self.0) as usize
     }
 }
 
 impl std::ops::Deref for Labels {
     type Target = Vec<(String, String)>;
     fn deref(&self) -> &Self::Target {
-        &self.0
+        &self.0.pairs
+    }
+}
+
+impl PartialEq for Labels {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || (self.hash_value() == other.hash_value() && self.0.pairs == other.0.pairs)
+    }
+}
+
+impl Eq for Labels {}
+
+impl std::hash::Hash for Labels {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash_value());
+    }
+}
+
+impl PartialOrd for Labels {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Labels {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.pairs.cmp(&other.0.pairs)
     }
 }
 
 impl From<Vec<(String, String)>> for Labels {
-    fn from(v: Vec<(String, String)>) -> Self {
-        Labels(Arc::new(v))
+    fn from(pairs: Vec<(String, String)>) -> Self {
+        Labels(Arc::new(Inner {
+            pairs,
+            hash: std::sync::OnceLock::new(),
+        }))
     }
 }
 
 impl FromIterator<(String, String)> for Labels {
     fn from_iter<I: IntoIterator<Item = (String, String)>>(iter: I) -> Self {
-        Labels(Arc::new(iter.into_iter().collect()))
+        Labels::from(iter.into_iter().collect::<Vec<_>>())
     }
 }
 

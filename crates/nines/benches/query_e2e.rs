@@ -7,7 +7,7 @@
 //!
 //! Run (release build of nines is used):
 //!   taskset -c 0 cargo bench -p nines --bench query_e2e -- [--hours 24] [--runs 5]
-//!       [--peers nines,prometheus] [--server-cpu 1]
+//!       [--peers nines,prometheus] [--server-cpu 1] [--only QUERY_INDEX]
 
 mod support;
 
@@ -23,6 +23,8 @@ const STEP: i64 = 15_000;
 type Query = (String, &'static str, Vec<(&'static str, String)>);
 
 struct Args {
+    /// Run only the query with this index (for profiling).
+    only: Option<usize>,
     hours: i64,
     runs: usize,
     peers: Vec<String>,
@@ -31,6 +33,7 @@ struct Args {
 
 fn args() -> Args {
     let mut a = Args {
+        only: None,
         hours: 24,
         runs: 5,
         peers: vec!["nines".into(), "prometheus".into()],
@@ -45,6 +48,7 @@ fn args() -> Args {
             "--runs" => a.runs = v.parse().expect("--runs N"),
             "--peers" => a.peers = v.split(',').map(String::from).collect(),
             "--server-cpu" => a.cpu = v,
+            "--only" => a.only = Some(v.parse().expect("--only INDEX")),
             _ => {
                 i += 1;
                 continue;
@@ -261,7 +265,10 @@ fn main() {
         load(&base, start, points, &labels, &kinds);
         println!("{peer}: loaded in {:.1} s", t0.elapsed().as_secs_f64());
         let mut row = Vec::new();
-        for (name, path, params) in &queries {
+        for (k, (name, path, params)) in queries.iter().enumerate() {
+            if a.only.is_some_and(|o| o != k) {
+                continue;
+            }
             // One warm-up run, then the measured ones.
             timed(&base, path, params);
             let mut times: Vec<Duration> = (0..a.runs).map(|_| timed(&base, path, params)).collect();
@@ -275,7 +282,7 @@ fn main() {
         let _ = child.kill();
         let _ = child.wait();
     }
-    if medians.len() == 2 {
+    if medians.len() == 2 && a.only.is_none() {
         println!("\nratio {} / {}:", a.peers[0], a.peers[1]);
         for (i, (name, _, _)) in queries.iter().enumerate() {
             let r = medians[0][i].as_secs_f64() / medians[1][i].as_secs_f64();
