@@ -6,31 +6,14 @@ use rustc_hash::FxHashMap;
 use crate::engine::{Evaluator, Vector};
 use crate::error::EvalError;
 use crate::functions::quantile;
-use crate::value::{set, Labels, Sample, Value, NAME};
+use crate::value::{selected, set, Labels, Sample, Value};
 
 fn group_labels(labels: &Labels, modifier: Option<&LabelModifier>) -> Labels {
-    match modifier {
-        Some(LabelModifier::Include(names)) => labels
-            .iter()
-            .filter(|(n, _)| names.labels.iter().any(|x| x == n))
-            .cloned()
-            .collect(),
-        Some(LabelModifier::Exclude(names)) => labels
-            .iter()
-            .filter(|(n, _)| n != NAME && !names.labels.iter().any(|x| x == n))
-            .cloned()
-            .collect(),
-        None => Labels::default(),
-    }
-}
-
-/// Whether a label takes part in grouping.
-fn in_group(name: &str, modifier: Option<&LabelModifier>) -> bool {
-    match modifier {
-        Some(LabelModifier::Include(names)) => names.labels.iter().any(|x| x == name),
-        Some(LabelModifier::Exclude(names)) => name != NAME && !names.labels.iter().any(|x| x == name),
-        None => false,
-    }
+    labels
+        .iter()
+        .filter(|(n, _)| selected(n, modifier, false))
+        .cloned()
+        .collect()
 }
 
 /// Groups values by their grouping labels without building a label set
@@ -45,7 +28,7 @@ struct Grouper {
 impl Grouper {
     fn add(&mut self, labels: &Labels, modifier: Option<&LabelModifier>, value: f64) {
         use std::hash::{Hash, Hasher};
-        let pairs = || labels.iter().filter(|(n, _)| in_group(n, modifier));
+        let pairs = || labels.iter().filter(|(n, _)| selected(n, modifier, false));
         let mut h = rustc_hash::FxHasher::default();
         for p in pairs() {
             p.hash(&mut h);

@@ -7,7 +7,7 @@ use rustc_hash::FxHashMap;
 
 use crate::engine::{Evaluator, Vector};
 use crate::error::EvalError;
-use crate::value::{drop_name, fmt_labels, set, Labels, Sample, Value, NAME};
+use crate::value::{drop_name, fmt_labels, selected, set, Labels, Sample, Value};
 
 /// Applies an arithmetic or comparison operator to two numbers; for a
 /// comparison, `Some(1.0)`/`None` means true/false.
@@ -109,19 +109,11 @@ pub fn eval(ev: &Evaluator<'_>, b: &BinaryExpr, t: i64) -> Result<Value, EvalErr
 
 /// The matching key of a sample's labels.
 fn signature(labels: &Labels, matching: Option<&LabelModifier>) -> Vec<(String, String)> {
-    match matching {
-        Some(LabelModifier::Include(names)) => labels
-            .iter()
-            .filter(|(n, _)| names.labels.iter().any(|x| x == n))
-            .cloned()
-            .collect(),
-        Some(LabelModifier::Exclude(names)) => labels
-            .iter()
-            .filter(|(n, _)| n != NAME && !names.labels.iter().any(|x| x == n))
-            .cloned()
-            .collect(),
-        None => labels.iter().filter(|(n, _)| n != NAME).cloned().collect(),
-    }
+    labels
+        .iter()
+        .filter(|(n, _)| selected(n, matching, true))
+        .cloned()
+        .collect()
 }
 
 fn set_op(op: &str, b: &BinaryExpr, l: Vector, r: Vector) -> Vector {

@@ -4,6 +4,7 @@
 
 mod aggregate;
 mod binary;
+mod duration;
 mod engine;
 mod error;
 mod functions;
@@ -12,6 +13,7 @@ mod storage;
 pub mod value;
 
 pub use aggregate::format_value;
+pub use duration::parse_duration_ms;
 pub use engine::{parse, Annotations, Engine, Evaluated, MAX_NESTING, MAX_OPERATORS, QUERY_STACK_BYTES};
 pub use error::EvalError;
 pub use storage::{convert_matchers, MemStorage, Queryable};

@@ -89,45 +89,6 @@ struct Expectation {
     range_vector: bool,
 }
 
-/// Parses a promqltest duration: `5m`, `1h30m`, `10s53ms`, or plain
-/// seconds.
-pub fn parse_duration_ms(s: &str) -> Option<i64> {
-    if let Ok(n) = s.parse::<i64>() {
-        return Some(n * 1000);
-    }
-    if let Ok(f) = s.parse::<f64>() {
-        return Some((f * 1000.0).round() as i64);
-    }
-    let mut total = 0i64;
-    let mut rest = s;
-    let negative = rest.starts_with('-');
-    if negative {
-        rest = &rest[1..];
-    }
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return None;
-        }
-        let n: i64 = rest[..digits].parse().ok()?;
-        rest = &rest[digits..];
-        let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
-        let ms = match &rest[..unit_len] {
-            "ms" => 1,
-            "s" => 1000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            "d" => 86_400_000,
-            "w" => 604_800_000,
-            "y" => 31_536_000_000,
-            _ => return None,
-        };
-        total += n * ms;
-        rest = &rest[unit_len..];
-    }
-    Some(if negative { -total } else { total })
-}
-
 fn parse_number(s: &str) -> Option<f64> {
     match s {
         "Inf" | "+Inf" | "inf" | "+inf" => Some(f64::INFINITY),
@@ -273,7 +234,7 @@ pub fn run_script(text: &str, experimental: bool) -> Vec<EvalReport> {
             .or_else(|| line.strip_prefix("load "))
         {
             let nhcb = line.starts_with("load_with_nhcb");
-            let step = parse_duration_ms(rest.trim()).unwrap_or(60_000);
+            let step = crate::duration::parse_duration_ms(rest.trim()).unwrap_or(60_000);
             while i < lines.len()
                 && (lines[i].starts_with(' ') || lines[i].starts_with('\t'))
                 && !lines[i].trim().is_empty()
@@ -398,7 +359,7 @@ fn run_eval(
 ) -> (String, Outcome) {
     let (query, instant_at, range) = if let Some(r) = rest.strip_prefix("instant at ") {
         let (at, q) = r.split_once(' ').unwrap_or((r, ""));
-        (q.trim().to_string(), parse_duration_ms(at), None)
+        (q.trim().to_string(), crate::duration::parse_duration_ms(at), None)
     } else if let Some(r) = rest.strip_prefix("range from ") {
         // from <start> to <end> step <step> <query>
         let parts: Vec<&str> = r.splitn(6, ' ').collect();
@@ -406,9 +367,9 @@ fn run_eval(
             return (r.to_string(), Outcome::Failed("cannot read the eval line".into()));
         }
         let range = (
-            parse_duration_ms(parts[0]),
-            parse_duration_ms(parts[2]),
-            parse_duration_ms(parts[4]),
+            crate::duration::parse_duration_ms(parts[0]),
+            crate::duration::parse_duration_ms(parts[2]),
+            crate::duration::parse_duration_ms(parts[4]),
         );
         (parts[5].trim().to_string(), None, Some(range))
     } else {

@@ -165,3 +165,15 @@ impl Value {
         }
     }
 }
+
+/// Whether label `name` is kept by a `by`/`without` or `on`/`ignoring`
+/// clause; with no clause, `all` decides (aggregations keep nothing,
+/// vector matching keeps everything but the metric name).
+pub fn selected(name: &str, modifier: Option<&promql_parser::parser::LabelModifier>, all: bool) -> bool {
+    use promql_parser::parser::LabelModifier;
+    match modifier {
+        Some(LabelModifier::Include(names)) => names.labels.iter().any(|x| x == name),
+        Some(LabelModifier::Exclude(names)) => name != NAME && !names.labels.iter().any(|x| x == name),
+        None => all && name != NAME,
+    }
+}

@@ -30,38 +30,9 @@ impl From<EvalError> for ApiError {
     }
 }
 
-/// Parses `15s`, `1m30s` or float seconds into milliseconds.
+/// Parses `15s`, `1m30s` or float seconds into milliseconds (not negative).
 pub fn parse_duration_param(v: &str) -> Option<i64> {
-    if let Ok(secs) = v.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0).then(|| (secs * 1000.0).round() as i64);
-    }
-    let mut total = 0i64;
-    let mut rest = v;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return None;
-        }
-        let n: i64 = rest[..digits].parse().ok()?;
-        rest = &rest[digits..];
-        let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
-        let unit = match &rest[..unit_len] {
-            "ms" => 1,
-            "s" => 1_000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            "d" => 86_400_000,
-            "w" => 604_800_000,
-            "y" => 31_536_000_000,
-            _ => return None,
-        };
-        total = total.checked_add(n.checked_mul(unit)?)?;
-        rest = &rest[unit_len..];
-    }
-    Some(total)
+    nines_promql::parse_duration_ms(v).filter(|ms| *ms >= 0)
 }
 
 fn seconds(ms: i64) -> serde_json::Value {
