@@ -540,6 +540,41 @@ impl<'e> Evaluator<'e> {
     }
 
     /// The range vector of a matrix selector at `t`.
+    /// Calls `f` with each series' labels and its points in the range of
+    /// `ms` at `t`, borrowing them: no copy unless staleness markers must
+    /// be filtered out. Series without points in range are skipped.
+    pub(crate) fn for_each_range(
+        &self,
+        ms: &parser::MatrixSelector,
+        t: i64,
+        mut f: impl FnMut(&Labels, &[(i64, f64)]),
+    ) {
+        let vs = &ms.vs;
+        let t = match &vs.at {
+            Some(a) => at_ms(a, self.start, self.end),
+            None => t,
+        } - offset_ms(&vs.offset);
+        let range = millis(ms.range);
+        let Some(series) = self.data.get(&(vs as *const _ as usize)) else {
+            return;
+        };
+        let mut filtered = Vec::new();
+        for s in series {
+            let lo = s.points.partition_point(|p| p.0 <= t - range);
+            let hi = s.points.partition_point(|p| p.0 <= t);
+            let window = &s.points[lo..hi];
+            if window.iter().any(|p| nines_tsdb::is_stale_nan(p.1)) {
+                filtered.clear();
+                filtered.extend(window.iter().filter(|p| !nines_tsdb::is_stale_nan(p.1)));
+                if !filtered.is_empty() {
+                    f(&s.labels, &filtered);
+                }
+            } else if !window.is_empty() {
+                f(&s.labels, window);
+            }
+        }
+    }
+
     fn matrix_selector(&self, ms: &parser::MatrixSelector, t: i64) -> Vec<Series> {
         let vs = &ms.vs;
         let t = match &vs.at {

@@ -272,19 +272,9 @@ fn call_inner(ev: &Evaluator<'_>, c: &Call, t: i64) -> Result<Value, EvalError> 
         }
         "rate" | "increase" | "delta" => {
             let (range, end) = window(ev, &c.args.args[0], t);
-            let m = matrix_arg(ev, c, 0, t)?;
-            Ok(Value::Vector(
-                m.into_iter()
-                    .filter_map(|mut s| {
-                        let v = extrapolated_rate(&s.points, end - range, end, name != "delta", name == "rate")?;
-                        ev.drop_name(&mut s.labels);
-                        Some(Sample {
-                            labels: s.labels,
-                            value: v,
-                        })
-                    })
-                    .collect(),
-            ))
+            over_time(ev, c, t, false, |p| {
+                extrapolated_rate(p, end - range, end, name != "delta", name == "rate")
+            })
         }
         "irate" | "idelta" => over_time(ev, c, t, false, |p| {
             if p.len() < 2 {
@@ -537,6 +527,19 @@ fn mean(values: &[f64]) -> f64 {
 }
 
 /// Applies `f` to each series' points; `keep_name` keeps `__name__`.
+/// The matrix selector a range function reads directly, if its first
+/// argument is one (possibly in parentheses).
+fn direct_matrix(c: &Call) -> Option<&promql_parser::parser::MatrixSelector> {
+    let mut e = c.args.args.first()?.as_ref();
+    while let Expr::Paren(p) = e {
+        e = &p.expr;
+    }
+    match e {
+        Expr::MatrixSelector(ms) => Some(ms),
+        _ => None,
+    }
+}
+
 fn over_time(
     ev: &Evaluator<'_>,
     c: &Call,
@@ -544,6 +547,20 @@ fn over_time(
     keep_name: bool,
     f: impl Fn(&[(i64, f64)]) -> Option<f64>,
 ) -> Result<Value, EvalError> {
+    if let Some(ms) = direct_matrix(c) {
+        // The common case reads the fetched points in place.
+        let mut out = Vec::new();
+        ev.for_each_range(ms, t, |labels, points| {
+            if let Some(v) = f(points) {
+                let mut labels = labels.clone();
+                if !keep_name {
+                    ev.drop_name(&mut labels);
+                }
+                out.push(Sample { labels, value: v });
+            }
+        });
+        return Ok(Value::Vector(out));
+    }
     let m = matrix_arg(ev, c, 0, t)?;
     Ok(Value::Vector(
         m.into_iter()
