@@ -298,6 +298,30 @@ pub struct Evaluator<'e> {
     /// Label sets without `__name__`, by the identity of the label set
     /// they came from: a range query drops the same names at every step.
     nameless: std::cell::RefCell<FxHashMap<usize, Labels>>,
+    /// Per selector and series, where the last window started and ended:
+    /// successive steps move forward, so the next window is found by
+    /// stepping from there instead of a binary search into cold memory.
+    cursors: std::cell::RefCell<FxHashMap<(usize, bool), Vec<Window>>>,
+}
+
+/// Where a series' last window started and ended (point indexes).
+type Window = (usize, usize);
+
+/// `points.partition_point(|p| p.0 <= bound)`, starting from `from` when
+/// that is close: steps of a range query move forward a little at a time.
+fn seek(points: &[(i64, f64)], from: usize, bound: i64) -> usize {
+    let valid = from <= points.len() && (from == 0 || points[from - 1].0 <= bound);
+    if valid {
+        let mut i = from;
+        let limit = (from + 64).min(points.len());
+        while i < limit && points[i].0 <= bound {
+            i += 1;
+        }
+        if i < limit || i == points.len() {
+            return i;
+        }
+    }
+    points.partition_point(|p| p.0 <= bound)
 }
 
 fn at_ms(at: &AtModifier, start: i64, end: i64) -> i64 {
@@ -332,6 +356,7 @@ impl<'e> Evaluator<'e> {
             annotations: Default::default(),
             samples: Default::default(),
             nameless: Default::default(),
+            cursors: Default::default(),
         };
         let mut total = 0usize;
         ev.fetch(storage, expr, start, end, &mut total)?;
@@ -502,12 +527,18 @@ impl<'e> Evaluator<'e> {
             None => t,
         } - offset_ms(&vs.offset);
         let lookback = millis(self.engine.lookback);
-        let Some(series) = self.data.get(&(vs as *const _ as usize)) else {
+        let key = vs as *const _ as usize;
+        let Some(series) = self.data.get(&key) else {
             return Vec::new();
         };
+        let mut cursors = self.cursors.borrow_mut();
+        let cursor = cursors
+            .entry((key, false))
+            .or_insert_with(|| vec![(0, 0); series.len()]);
         let mut out = Vec::new();
-        for s in series {
-            let idx = s.points.partition_point(|p| p.0 <= t);
+        for (s, c) in series.iter().zip(cursor.iter_mut()) {
+            let idx = seek(&s.points, c.1, t);
+            c.1 = idx;
             if idx == 0 {
                 continue;
             }
@@ -555,13 +586,17 @@ impl<'e> Evaluator<'e> {
             None => t,
         } - offset_ms(&vs.offset);
         let range = millis(ms.range);
-        let Some(series) = self.data.get(&(vs as *const _ as usize)) else {
+        let key = vs as *const _ as usize;
+        let Some(series) = self.data.get(&key) else {
             return;
         };
+        let mut cursors = self.cursors.borrow_mut();
+        let cursor = cursors.entry((key, true)).or_insert_with(|| vec![(0, 0); series.len()]);
         let mut filtered = Vec::new();
-        for s in series {
-            let lo = s.points.partition_point(|p| p.0 <= t - range);
-            let hi = s.points.partition_point(|p| p.0 <= t);
+        for (s, c) in series.iter().zip(cursor.iter_mut()) {
+            let lo = seek(&s.points, c.0, t - range);
+            let hi = seek(&s.points, c.1.max(lo), t);
+            *c = (lo, hi);
             let window = &s.points[lo..hi];
             if window.iter().any(|p| nines_tsdb::is_stale_nan(p.1)) {
                 filtered.clear();
