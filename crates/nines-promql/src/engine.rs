@@ -302,6 +302,8 @@ pub struct Evaluator<'e> {
     /// successive steps move forward, so the next window is found by
     /// stepping from there instead of a binary search into cold memory.
     cursors: std::cell::RefCell<FxHashMap<(usize, bool), Vec<Window>>>,
+    /// Per selector and series, its labels without `__name__`.
+    nameless_by_series: std::cell::RefCell<FxHashMap<usize, Vec<Option<Labels>>>>,
 }
 
 /// Where a series' last window started and ended (point indexes).
@@ -357,6 +359,7 @@ impl<'e> Evaluator<'e> {
             samples: Default::default(),
             nameless: Default::default(),
             cursors: Default::default(),
+            nameless_by_series: Default::default(),
         };
         let mut total = 0usize;
         ev.fetch(storage, expr, start, end, &mut total)?;
@@ -570,15 +573,16 @@ impl<'e> Evaluator<'e> {
             .collect()
     }
 
-    /// The range vector of a matrix selector at `t`.
-    /// Calls `f` with each series' labels and its points in the range of
-    /// `ms` at `t`, borrowing them: no copy unless staleness markers must
-    /// be filtered out. Series without points in range are skipped.
+    /// Calls `f` with each series' labels (without `__name__` when
+    /// `drop_name`; computed once per series and query) and its points in
+    /// the range of `ms` at `t`, borrowing them: no copy unless staleness
+    /// markers must be filtered out. Series without points are skipped.
     pub(crate) fn for_each_range(
         &self,
         ms: &parser::MatrixSelector,
         t: i64,
-        mut f: impl FnMut(&Labels, &[(i64, f64)]),
+        drop_name: bool,
+        mut f: impl FnMut(Labels, &[(i64, f64)]),
     ) {
         let vs = &ms.vs;
         let t = match &vs.at {
@@ -592,24 +596,39 @@ impl<'e> Evaluator<'e> {
         };
         let mut cursors = self.cursors.borrow_mut();
         let cursor = cursors.entry((key, true)).or_insert_with(|| vec![(0, 0); series.len()]);
+        let mut nameless = self.nameless_by_series.borrow_mut();
+        let nameless = nameless.entry(key).or_insert_with(|| vec![None; series.len()]);
         let mut filtered = Vec::new();
-        for (s, c) in series.iter().zip(cursor.iter_mut()) {
+        for ((s, c), dropped) in series.iter().zip(cursor.iter_mut()).zip(nameless.iter_mut()) {
             let lo = seek(&s.points, c.0, t - range);
             let hi = seek(&s.points, c.1.max(lo), t);
             *c = (lo, hi);
             let window = &s.points[lo..hi];
-            if window.iter().any(|p| nines_tsdb::is_stale_nan(p.1)) {
+            let stale = window.iter().any(|p| nines_tsdb::is_stale_nan(p.1));
+            if stale {
                 filtered.clear();
                 filtered.extend(window.iter().filter(|p| !nines_tsdb::is_stale_nan(p.1)));
-                if !filtered.is_empty() {
-                    f(&s.labels, &filtered);
-                }
-            } else if !window.is_empty() {
-                f(&s.labels, window);
             }
+            let points = if stale { &filtered[..] } else { window };
+            if points.is_empty() {
+                continue;
+            }
+            let labels = if drop_name {
+                dropped
+                    .get_or_insert_with(|| {
+                        let mut l = s.labels.clone();
+                        crate::value::drop_name(&mut l);
+                        l
+                    })
+                    .clone()
+            } else {
+                s.labels.clone()
+            };
+            f(labels, points);
         }
     }
 
+    /// The range vector of a matrix selector at `t`.
     fn matrix_selector(&self, ms: &parser::MatrixSelector, t: i64) -> Vec<Series> {
         let vs = &ms.vs;
         let t = match &vs.at {

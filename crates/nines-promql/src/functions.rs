@@ -550,12 +550,8 @@ fn over_time(
     if let Some(ms) = direct_matrix(c) {
         // The common case reads the fetched points in place.
         let mut out = Vec::new();
-        ev.for_each_range(ms, t, |labels, points| {
+        ev.for_each_range(ms, t, !keep_name, |labels, points| {
             if let Some(v) = f(points) {
-                let mut labels = labels.clone();
-                if !keep_name {
-                    ev.drop_name(&mut labels);
-                }
                 out.push(Sample { labels, value: v });
             }
         });
