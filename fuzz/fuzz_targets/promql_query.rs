@@ -1,0 +1,32 @@
+#![no_main]
+//! Any query text, evaluated as an instant and a small range query over a
+//! few series: parsed and evaluated, or refused with an error; never a
+//! panic.
+use libfuzzer_sys::fuzz_target;
+use nines_promql::{Engine, MemStorage};
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(query) = std::str::from_utf8(data) else {
+        return;
+    };
+    let mut storage = MemStorage::default();
+    for (i, name) in ["up", "http_requests_total", "request_duration_seconds_bucket"].iter().enumerate() {
+        for le in ["0.1", "1", "+Inf"] {
+            let labels = vec![
+                ("__name__".to_string(), name.to_string()),
+                ("job".to_string(), format!("j{i}")),
+                ("le".to_string(), le.to_string()),
+            ]
+            .into();
+            let points: Vec<(i64, f64)> = (0..20).map(|k| (k * 15_000, (k * (i as i64 + 1)) as f64)).collect();
+            storage.add(labels, &points);
+        }
+    }
+    let engine = Engine {
+        timeout: std::time::Duration::from_millis(200),
+        max_samples: 100_000,
+        ..Engine::default()
+    };
+    let _ = engine.instant(&storage, query, 150_000);
+    let _ = engine.range(&storage, query, 0, 300_000, 30_000);
+});
