@@ -201,36 +201,57 @@ impl Engine {
         }
         let ev = Evaluator::prepare(self, storage, &expr, query, start, end, step)?;
         warn_ineffective_sort(&ev, &expr);
-        let mut out: FxHashMap<Labels, Vec<(i64, f64)>> = FxHashMap::default();
+        let mut out = StepSeries::default();
         let mut t = start;
         while t <= end {
             ev.check_deadline("query evaluation")?;
-            match ev.eval(&expr, t)? {
-                Value::Scalar(v) => out.entry(Labels::default()).or_default().push((t, v)),
-                Value::Vector(samples) => {
-                    for s in samples {
-                        out.entry(s.labels).or_default().push((t, s.value));
-                    }
-                }
-                other => {
-                    return Err(EvalError::BadData(format!(
-                        "range query must be a scalar or instant vector, got {}",
-                        other.type_name()
-                    )))
-                }
-            }
+            out.add(t, ev.eval(&expr, t)?, "range query must be a scalar or instant vector")?;
             t += step;
         }
-        let mut series: Vec<Series> = out
-            .into_iter()
-            .map(|(labels, points)| Series { labels, points })
-            .collect();
-        series.sort_by(|a, b| a.labels.cmp(&b.labels));
+        let series = out.finish();
         self.check_series(series.len())?;
         Ok(Evaluated {
             value: series,
             annotations: ev.annotations.into_inner(),
         })
+    }
+}
+
+/// Results of an expression evaluated step after step, gathered into
+/// series (a range query's answer, a subquery's range vector).
+#[derive(Default)]
+struct StepSeries(FxHashMap<Labels, Vec<(i64, f64)>>);
+
+impl StepSeries {
+    /// Adds the value at `t`; returns how many points that was. Only
+    /// scalars and instant vectors can be gathered; `refusal` words the
+    /// error for anything else.
+    fn add(&mut self, t: i64, v: Value, refusal: &str) -> Result<usize, EvalError> {
+        match v {
+            Value::Scalar(v) => {
+                self.0.entry(Labels::default()).or_default().push((t, v));
+                Ok(1)
+            }
+            Value::Vector(samples) => {
+                let n = samples.len();
+                for s in samples {
+                    self.0.entry(s.labels).or_default().push((t, s.value));
+                }
+                Ok(n)
+            }
+            other => Err(EvalError::BadData(format!("{refusal}, got {}", other.type_name()))),
+        }
+    }
+
+    /// The series, sorted by labels.
+    fn finish(self) -> Vec<Series> {
+        let mut series: Vec<Series> = self
+            .0
+            .into_iter()
+            .map(|(labels, points)| Series { labels, points })
+            .collect();
+        series.sort_by(|a, b| a.labels.cmp(&b.labels));
+        series
     }
 }
 
@@ -675,36 +696,22 @@ impl<'e> Evaluator<'e> {
         if inner <= from {
             inner += step;
         }
-        let mut out: FxHashMap<Labels, Vec<(i64, f64)>> = FxHashMap::default();
+        let mut out = StepSeries::default();
         while inner <= t {
             self.check_deadline("subquery evaluation")?;
-            match self.eval(&sq.expr, inner)? {
-                Value::Vector(v) => {
-                    let held = self.samples.get() + v.len();
-                    if held > self.engine.max_samples {
-                        return Err(EvalError::TooManySamples("subquery evaluation"));
-                    }
-                    self.samples.set(held);
-                    for s in v {
-                        out.entry(s.labels).or_default().push((inner, s.value));
-                    }
-                }
-                Value::Scalar(v) => out.entry(Labels::default()).or_default().push((inner, v)),
-                other => {
-                    return Err(EvalError::BadData(format!(
-                        "subquery is only allowed on instant vector, got {}",
-                        other.type_name()
-                    )))
-                }
+            let added = out.add(
+                inner,
+                self.eval(&sq.expr, inner)?,
+                "subquery is only allowed on instant vector",
+            )?;
+            let held = self.samples.get() + added;
+            if held > self.engine.max_samples {
+                return Err(EvalError::TooManySamples("subquery evaluation"));
             }
+            self.samples.set(held);
             inner += step;
         }
-        let mut series: Vec<Series> = out
-            .into_iter()
-            .map(|(labels, points)| Series { labels, points })
-            .collect();
-        series.sort_by(|a, b| a.labels.cmp(&b.labels));
-        Ok(series)
+        Ok(out.finish())
     }
 
     /// Evaluates `e` at `t`.

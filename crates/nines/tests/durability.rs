@@ -104,3 +104,40 @@ fn torn_wal_tail_is_cut_and_the_server_starts() {
     let lines = restarted.export("torn");
     assert_eq!(points(&lines[0]).len(), 10);
 }
+
+#[test]
+fn otlp_and_scraped_samples_survive_kill_9() {
+    use common::exporter::Exporter;
+    use common::wait_until;
+    use std::time::Duration;
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let exporter = Exporter::start();
+    exporter.text("/metrics", "scraped_gauge 42\n");
+    let config = dir.path().join("nines.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "scrape_configs:\n- job_name: app\n  scrape_interval: 1s\n  static_configs:\n  - targets: ['{}']\n",
+            exporter.addr
+        ),
+    )
+    .unwrap();
+    let server = Server::start(&data, &["--config", config.to_str().unwrap()]);
+    let otlp = r#"{"resourceMetrics":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"api"}}]},
+        "scopeMetrics":[{"metrics":[{"name":"otlp_gauge","gauge":{"dataPoints":[{"timeUnixNano":"1700000000000000000","asDouble":7}]}}]}]}]}"#;
+    let (code, body) = server.post("/v1/metrics", "application/json", otlp.as_bytes());
+    assert_eq!(code, 200, "{body}");
+    // A scrape is acknowledged once its series is readable.
+    wait_until("a scrape stored", Duration::from_secs(10), || {
+        (!server.export("scraped_gauge").is_empty()).then_some(())
+    });
+    server.kill9();
+
+    let server = Server::start(&data, &[]);
+    let otlp_line = server.export("otlp_gauge");
+    assert_eq!(points(&otlp_line[0]), vec![(1_700_000_000_000, 7.0)]);
+    let scraped = server.export("scraped_gauge");
+    assert_eq!(points(&scraped[0])[0].1, 42.0);
+}

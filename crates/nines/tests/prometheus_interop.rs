@@ -6,6 +6,7 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::prometheus::{free_port, Prometheus};
 use common::Server;
 
 /// Senders ship within seconds; poll nines until the selector has two
@@ -24,24 +25,8 @@ fn wait_for_samples(nines: &Server, selector: &str) -> Vec<serde_json::Value> {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[test]
 fn prometheus_remote_write_lands_in_nines() {
-    // CI installs Debian's prometheus package; the test fails without it
-    // rather than passing vacuously.
-    let bin = std::env::var("PROMETHEUS_BIN").unwrap_or_else(|_| "/usr/bin/prometheus".into());
-    assert!(
-        std::path::Path::new(&bin).exists(),
-        "{bin} not found: apt-get install prometheus"
-    );
-
     let dir = tempfile::tempdir().unwrap();
     let nines = Server::start(&dir.path().join("nines"), &[]);
     let port = free_port();
@@ -51,19 +36,12 @@ fn prometheus_remote_write_lands_in_nines() {
     );
     let config_path = dir.path().join("prometheus.yml");
     std::fs::write(&config_path, config).unwrap();
-    let mut prom = Command::new(&bin)
-        .arg(format!("--config.file={}", config_path.display()))
-        .arg(format!("--storage.tsdb.path={}", dir.path().join("prom").display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start prometheus");
+    // CI installs Debian's prometheus package; the test fails without it.
+    let prom = Prometheus::start(&config_path, &dir.path().join("prom"), port, &[]);
 
     let found = wait_for_samples(&nines, r#"up{job="prom"}"#);
     let build_info = nines.export("prometheus_build_info");
-    let _ = prom.kill();
-    let _ = prom.wait();
+    drop(prom);
     assert!(
         !found.is_empty(),
         "no up{{job=\"prom\"}} series arrived from Prometheus"
@@ -153,11 +131,6 @@ fn series_sets(base: &str) -> std::collections::BTreeSet<Vec<(String, String)>> 
 #[test]
 fn prometheus_and_nines_scrape_the_same_config_into_the_same_series() {
     use common::exporter::{Exporter, Page};
-    let bin = std::env::var("PROMETHEUS_BIN").unwrap_or_else(|_| "/usr/bin/prometheus".into());
-    assert!(
-        std::path::Path::new(&bin).exists(),
-        "{bin} not found: apt-get install prometheus"
-    );
     let exporter = Exporter::start();
     exporter.text(
         "/a",
@@ -218,15 +191,8 @@ scrape_configs:
     std::fs::write(&config_path, &config).unwrap();
     let nines = Server::start(&dir.path().join("nines"), &["--config", config_path.to_str().unwrap()]);
     let port = free_port();
-    let mut prom = Command::new(&bin)
-        .arg(format!("--config.file={}", config_path.display()))
-        .arg(format!("--storage.tsdb.path={}", dir.path().join("prom").display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start prometheus");
-    let prom_url = format!("http://127.0.0.1:{port}");
+    let prom = Prometheus::start(&config_path, &dir.path().join("prom"), port, &[]);
+    let prom_url = prom.url.clone();
     // nines leaves OpenMetrics `_created` samples out (see configuration.md);
     // Prometheus 2 stores them as series. Everything else must match.
     let without_created = |s: std::collections::BTreeSet<Vec<(String, String)>>| {
@@ -253,8 +219,7 @@ scrape_configs:
         }
         std::thread::sleep(Duration::from_millis(250));
     };
-    let _ = prom.kill();
-    let _ = prom.wait();
+    drop(prom);
     assert!(!theirs.is_empty(), "Prometheus stored nothing");
     let only_theirs: Vec<_> = theirs.difference(&ours).collect();
     let only_ours: Vec<_> = ours.difference(&theirs).collect();

@@ -9,9 +9,8 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
+use common::prometheus::{free_port, Prometheus};
 use common::{remote_write_to, series, Server, WriteRequest};
 
 const STEP: i64 = 15_000;
@@ -211,11 +210,6 @@ fn close(a: f64, b: f64) -> bool {
 
 #[test]
 fn nines_answers_like_prometheus() {
-    let bin = std::env::var("PROMETHEUS_BIN").unwrap_or_else(|_| "/usr/bin/prometheus".into());
-    assert!(
-        std::path::Path::new(&bin).exists(),
-        "{bin} not found: apt-get install prometheus"
-    );
     let dir = tempfile::tempdir().unwrap();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -230,28 +224,16 @@ fn nines_answers_like_prometheus() {
     let (code, body) = nines.remote_write(&req);
     assert_eq!(code, 204, "{body}");
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     let cfg = dir.path().join("prometheus.yml");
     std::fs::write(&cfg, "global:\n  scrape_interval: 1h\n").unwrap();
-    let mut prom = Command::new(&bin)
-        .arg(format!("--config.file={}", cfg.display()))
-        .arg(format!("--storage.tsdb.path={}", dir.path().join("prom").display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .arg("--web.enable-remote-write-receiver")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start prometheus");
-    let prom_url = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while ureq::get(&format!("{prom_url}/-/ready")).call().is_err() {
-        assert!(Instant::now() < deadline, "prometheus did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let prom = Prometheus::start(
+        &cfg,
+        &dir.path().join("prom"),
+        free_port(),
+        &["--web.enable-remote-write-receiver"],
+    );
+    prom.wait_ready();
+    let prom_url = prom.url.clone();
     let (code, body) = remote_write_to(&prom_url, &req);
     assert!(code == 204 || code == 200, "{code} {body}");
 
@@ -297,8 +279,7 @@ fn nines_answers_like_prometheus() {
             }
         }
     }
-    let _ = prom.kill();
-    let _ = prom.wait();
+    drop(prom);
     assert_eq!(compared, QUERIES.len() * 3);
     assert!(
         differences.is_empty(),

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use prost::Message;
 
 pub mod exporter;
+pub mod prometheus;
 
 pub struct Server {
     pub child: Child,
