@@ -22,11 +22,15 @@ fn group_labels(labels: &Labels, modifier: Option<&LabelModifier>) -> Labels {
 #[derive(Default)]
 struct Grouper {
     index: FxHashMap<u64, Vec<usize>>,
-    groups: Vec<(Labels, Vec<f64>)>,
+    groups: Vec<Group>,
 }
 
+/// One group's labels, its members' values, and whether any member's
+/// name is to be dropped (it matters when grouping `by (__name__)`).
+type Group = (Labels, Vec<f64>, bool);
+
 impl Grouper {
-    fn add(&mut self, labels: &Labels, modifier: Option<&LabelModifier>, value: f64) {
+    fn add(&mut self, labels: &Labels, modifier: Option<&LabelModifier>, value: f64, drop_name: bool) {
         use std::hash::{Hash, Hasher};
         let pairs = || labels.iter().filter(|(n, _)| selected(n, modifier, false));
         let mut h = rustc_hash::FxHasher::default();
@@ -38,12 +42,13 @@ impl Grouper {
         let i = match found {
             Some(i) => i,
             None => {
-                self.groups.push((pairs().cloned().collect(), Vec::new()));
+                self.groups.push((pairs().cloned().collect(), Vec::new(), false));
                 slot.push(self.groups.len() - 1);
                 self.groups.len() - 1
             }
         };
         self.groups[i].1.push(value);
+        self.groups[i].2 |= drop_name;
     }
 }
 
@@ -148,26 +153,19 @@ pub fn eval(ev: &Evaluator<'_>, a: &AggregateExpr, t: i64) -> Result<Value, Eval
             if !nines_tsdb::is_valid_label_name(&label) {
                 return Err(EvalError::Execution(format!("invalid label name {label:?}")));
             }
-            let mut groups: FxHashMap<Labels, f64> = FxHashMap::default();
+            let mut groups: FxHashMap<Labels, Sample> = FxHashMap::default();
             let mut order: Vec<Labels> = Vec::new();
             for s in input {
                 let mut g = group_labels(&s.labels, modifier);
                 set(&mut g, &label, &format_value(s.value));
                 let e = groups.entry(g.clone()).or_insert_with(|| {
-                    order.push(g);
-                    0.0
+                    order.push(g.clone());
+                    Sample::new(g, 0.0)
                 });
-                *e += 1.0;
+                e.value += 1.0;
+                e.drop_name |= s.drop_name;
             }
-            Ok(Value::Vector(
-                order
-                    .into_iter()
-                    .map(|g| {
-                        let value = groups[&g];
-                        Sample { labels: g, value }
-                    })
-                    .collect(),
-            ))
+            Ok(Value::Vector(order.iter().filter_map(|g| groups.remove(g)).collect()))
         }
         _ => {
             let q = if op == "quantile" {
@@ -185,12 +183,16 @@ pub fn eval(ev: &Evaluator<'_>, a: &AggregateExpr, t: i64) -> Result<Value, Eval
             };
             let mut groups = Grouper::default();
             for s in input {
-                groups.add(&s.labels, modifier, s.value);
+                groups.add(&s.labels, modifier, s.value, s.drop_name);
             }
             let mut out = Vec::with_capacity(groups.groups.len());
-            for (g, values) in groups.groups {
+            for (g, values, drop_name) in groups.groups {
                 let value = reduce(&op, &values, q)?;
-                out.push(Sample { labels: g, value });
+                out.push(Sample {
+                    labels: g,
+                    value,
+                    drop_name,
+                });
             }
             Ok(Value::Vector(out))
         }

@@ -7,7 +7,7 @@ use rustc_hash::FxHashMap;
 
 use crate::engine::{Evaluator, Vector};
 use crate::error::EvalError;
-use crate::value::{drop_name, fmt_labels, selected, set, Labels, Sample, Value};
+use crate::value::{fmt_labels, selected, set, Labels, Sample, Value};
 
 /// Applies an arithmetic or comparison operator to two numbers; for a
 /// comparison, `Some(1.0)`/`None` means true/false.
@@ -76,7 +76,7 @@ pub fn eval(ev: &Evaluator<'_>, b: &BinaryExpr, t: i64) -> Result<Value, EvalErr
                 .filter_map(|mut x| {
                     let value = combine(op, x.value, s, return_bool, x.value)?;
                     if drops_name {
-                        drop_name(&mut x.labels);
+                        ev.remove_name(&mut x);
                     }
                     x.value = value;
                     Some(x)
@@ -88,7 +88,7 @@ pub fn eval(ev: &Evaluator<'_>, b: &BinaryExpr, t: i64) -> Result<Value, EvalErr
                 .filter_map(|mut x| {
                     let value = combine(op, s, x.value, return_bool, x.value)?;
                     if drops_name {
-                        drop_name(&mut x.labels);
+                        ev.remove_name(&mut x);
                     }
                     x.value = value;
                     Some(x)
@@ -97,7 +97,7 @@ pub fn eval(ev: &Evaluator<'_>, b: &BinaryExpr, t: i64) -> Result<Value, EvalErr
         )),
         (Value::Vector(l), Value::Vector(r)) => match op {
             "and" | "or" | "unless" => Ok(Value::Vector(set_op(op, b, l, r))),
-            _ => Ok(Value::Vector(vector_op(op, b, l, r, return_bool, drops_name)?)),
+            _ => Ok(Value::Vector(vector_op(ev, op, b, l, r, return_bool, drops_name)?)),
         },
         (l, r) => Err(EvalError::BadData(format!(
             "binary operator {op} not defined between {} and {}",
@@ -143,6 +143,7 @@ fn set_op(op: &str, b: &BinaryExpr, l: Vector, r: Vector) -> Vector {
 }
 
 fn vector_op(
+    ev: &Evaluator<'_>,
     op: &str,
     b: &BinaryExpr,
     l: Vector,
@@ -198,10 +199,15 @@ fn vector_op(
         let Some(value) = combine(op, lv, rv, return_bool, lv) else {
             continue;
         };
-        let mut labels = m.labels.clone();
+        let mut result = Sample {
+            labels: m.labels.clone(),
+            value,
+            drop_name: m.drop_name,
+        };
         if drops_name {
-            drop_name(&mut labels);
+            ev.remove_name(&mut result);
         }
+        let labels = &mut result.labels;
         if one_to_one {
             match matching {
                 Some(LabelModifier::Include(names)) => {
@@ -215,14 +221,14 @@ fn vector_op(
         }
         for name in &include {
             let v = o.labels.iter().find(|(n, _)| n == name).map_or("", |(_, v)| v.as_str());
-            set(&mut labels, name, v);
+            set(labels, name, v);
         }
         if !one_to_one && seen_result.insert(labels.clone(), ()).is_some() {
             return Err(EvalError::Execution(
                 "multiple matches for labels: grouping labels must ensure unique matches".into(),
             ));
         }
-        out.push(Sample { labels, value });
+        out.push(result);
     }
     Ok(out)
 }

@@ -29,6 +29,11 @@ pub struct Engine {
     pub timeout: Duration,
     /// Most series a query may return.
     pub max_series: usize,
+    /// Prometheus's `promql-delayed-name-removal`: functions and operators
+    /// only mark `__name__` for removal, and it goes when evaluation ends,
+    /// so `label_replace` can still read it and intermediate results do
+    /// not collide. Off by default, as in Prometheus 3.x.
+    pub delayed_name_removal: bool,
 }
 
 impl Default for Engine {
@@ -39,6 +44,7 @@ impl Default for Engine {
             max_samples: 50_000_000,
             timeout: Duration::from_secs(120),
             max_series: 1_000_000,
+            delayed_name_removal: false,
         }
     }
 }
@@ -157,11 +163,20 @@ impl Engine {
         let v = ev.eval(&expr, t)?;
         let value = match v {
             Value::Vector(mut vec) => {
+                if vec.iter().any(|s| s.drop_name) {
+                    for s in &mut vec {
+                        if s.drop_name {
+                            ev.drop_name(&mut s.labels);
+                        }
+                    }
+                    functions::check_unique(&vec)?;
+                }
                 self.check_series(vec.len())?;
                 sort_if_unordered(&expr, &mut vec);
                 Value::Vector(vec)
             }
             Value::Matrix(m) => {
+                let m = without_dropped_names(m)?;
                 self.check_series(m.len())?;
                 Value::Matrix(m)
             }
@@ -208,7 +223,7 @@ impl Engine {
             out.add(t, ev.eval(&expr, t)?, "range query must be a scalar or instant vector")?;
             t += step;
         }
-        let series = out.finish();
+        let series = without_dropped_names(out.finish())?;
         self.check_series(series.len())?;
         Ok(Evaluated {
             value: series,
@@ -217,10 +232,44 @@ impl Engine {
     }
 }
 
+/// Removes `__name__` from series marked for it (delayed name removal).
+/// Series that become one label set are merged when their points do not
+/// share a time, as they would have been had the name gone at once;
+/// otherwise the result is ambiguous, as Prometheus reports.
+fn without_dropped_names(mut series: Vec<Series>) -> Result<Vec<Series>, EvalError> {
+    if !series.iter().any(|s| s.drop_name) {
+        return Ok(series);
+    }
+    for s in &mut series {
+        if s.drop_name {
+            crate::value::drop_name(&mut s.labels);
+            s.drop_name = false;
+        }
+    }
+    series.sort_by(|a, b| a.labels.cmp(&b.labels));
+    let mut out: Vec<Series> = Vec::with_capacity(series.len());
+    for s in series {
+        match out.last_mut() {
+            Some(prev) if prev.labels == s.labels => {
+                prev.points.extend(s.points);
+                prev.points.sort_by_key(|p| p.0);
+                if prev.points.windows(2).any(|w| w[0].0 == w[1].0) {
+                    return Err(EvalError::Execution(
+                        "vector cannot contain metrics with the same labelset".into(),
+                    ));
+                }
+            }
+            _ => out.push(s),
+        }
+    }
+    Ok(out)
+}
+
 /// Results of an expression evaluated step after step, gathered into
-/// series (a range query's answer, a subquery's range vector).
+/// series (a range query's answer, a subquery's range vector), each with
+/// whether its name is to be dropped.
 #[derive(Default)]
-struct StepSeries(FxHashMap<Labels, Vec<(i64, f64)>>);
+struct StepSeries(FxHashMap<Labels, (Vec<(i64, f64)>, bool)>);
 
 impl StepSeries {
     /// Adds the value at `t`; returns how many points that was. Only
@@ -229,13 +278,15 @@ impl StepSeries {
     fn add(&mut self, t: i64, v: Value, refusal: &str) -> Result<usize, EvalError> {
         match v {
             Value::Scalar(v) => {
-                self.0.entry(Labels::default()).or_default().push((t, v));
+                self.0.entry(Labels::default()).or_default().0.push((t, v));
                 Ok(1)
             }
             Value::Vector(samples) => {
                 let n = samples.len();
                 for s in samples {
-                    self.0.entry(s.labels).or_default().push((t, s.value));
+                    let e = self.0.entry(s.labels).or_default();
+                    e.0.push((t, s.value));
+                    e.1 |= s.drop_name;
                 }
                 Ok(n)
             }
@@ -248,7 +299,11 @@ impl StepSeries {
         let mut series: Vec<Series> = self
             .0
             .into_iter()
-            .map(|(labels, points)| Series { labels, points })
+            .map(|(labels, (points, drop_name))| Series {
+                labels,
+                points,
+                drop_name,
+            })
             .collect();
         series.sort_by(|a, b| a.labels.cmp(&b.labels));
         series
@@ -518,6 +573,16 @@ impl<'e> Evaluator<'e> {
         *labels = dropped.clone();
     }
 
+    /// Removes `__name__` from a sample whose value is new: at once, or
+    /// when evaluation ends under delayed name removal.
+    pub(crate) fn remove_name(&self, s: &mut Sample) {
+        if self.engine.delayed_name_removal {
+            s.drop_name = true;
+        } else {
+            self.drop_name(&mut s.labels);
+        }
+    }
+
     /// Records a warning about the node whose text is `node`.
     pub(crate) fn warn(&self, msg: String, node: &str) {
         let text = format!("PromQL warning: {msg} {}", self.position(node));
@@ -579,10 +644,7 @@ impl<'e> Evaluator<'e> {
     fn vector_selector(&self, vs: &parser::VectorSelector, t: i64) -> Vector {
         self.latest(vs, t)
             .into_iter()
-            .map(|(labels, _, value)| Sample {
-                labels: labels.clone(),
-                value,
-            })
+            .map(|(labels, _, value)| Sample::new(labels.clone(), value))
             .collect()
     }
 
@@ -670,10 +732,7 @@ impl<'e> Evaluator<'e> {
                 .copied()
                 .collect();
             if !points.is_empty() {
-                out.push(Series {
-                    labels: s.labels.clone(),
-                    points,
-                });
+                out.push(Series::new(s.labels.clone(), points));
             }
         }
         out
@@ -728,7 +787,7 @@ impl<'e> Evaluator<'e> {
                 Value::Vector(v) => Ok(Value::Vector(
                     v.into_iter()
                         .map(|mut s| {
-                            crate::value::drop_name(&mut s.labels);
+                            self.remove_name(&mut s);
                             s.value = -s.value;
                             s
                         })

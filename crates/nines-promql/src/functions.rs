@@ -5,7 +5,7 @@ use regex::Regex;
 
 use crate::engine::{Evaluator, Vector};
 use crate::error::EvalError;
-use crate::value::{drop_name, get, set, Labels, Sample, Series, Value, NAME};
+use crate::value::{get, set, Labels, Sample, Series, Value, NAME};
 
 fn millis(d: std::time::Duration) -> i64 {
     d.as_millis() as i64
@@ -90,13 +90,13 @@ fn window(ev: &Evaluator<'_>, e: &Expr, t: i64) -> (i64, i64) {
     }
 }
 
-fn map_vector(v: Vector, keep_name: bool, f: impl Fn(f64) -> f64) -> Value {
+/// Applies `f` to every value; the results are new values, so the metric
+/// name goes.
+fn map_vector(ev: &Evaluator<'_>, v: Vector, f: impl Fn(f64) -> f64) -> Value {
     Value::Vector(
         v.into_iter()
             .map(|mut s| {
-                if !keep_name {
-                    drop_name(&mut s.labels);
-                }
+                ev.remove_name(&mut s);
                 s.value = f(s.value);
                 s
             })
@@ -151,7 +151,7 @@ fn call_inner(ev: &Evaluator<'_>, c: &Call, t: i64) -> Result<Value, EvalError> 
         _ => None,
     };
     if let Some(f) = simple {
-        return Ok(map_vector(vector_arg(ev, c, 0, t)?, false, f));
+        return Ok(map_vector(ev, vector_arg(ev, c, 0, t)?, f));
     }
     match name {
         "pi" => Ok(Value::Scalar(std::f64::consts::PI)),
@@ -160,10 +160,10 @@ fn call_inner(ev: &Evaluator<'_>, c: &Call, t: i64) -> Result<Value, EvalError> 
         "range" => Ok(Value::Scalar((ev.end - ev.start) as f64 / 1000.0)),
         "step" => Ok(Value::Scalar(ev.step as f64 / 1000.0)),
         "time" => Ok(Value::Scalar(t as f64 / 1000.0)),
-        "vector" => Ok(Value::Vector(vec![Sample {
-            labels: Labels::default(),
-            value: scalar_arg(ev, c, 0, t)?,
-        }])),
+        "vector" => Ok(Value::Vector(vec![Sample::new(
+            Labels::default(),
+            scalar_arg(ev, c, 0, t)?,
+        )])),
         "scalar" => {
             let v = vector_arg(ev, c, 0, t)?;
             Ok(Value::Scalar(if v.len() == 1 { v[0].value } else { f64::NAN }))
@@ -175,7 +175,7 @@ fn call_inner(ev: &Evaluator<'_>, c: &Call, t: i64) -> Result<Value, EvalError> 
                 1.0
             };
             let inv = 1.0 / to;
-            Ok(map_vector(vector_arg(ev, c, 0, t)?, false, move |v| {
+            Ok(map_vector(ev, vector_arg(ev, c, 0, t)?, move |v| {
                 (v * inv + 0.5).floor() / inv
             }))
         }
@@ -185,17 +185,17 @@ fn call_inner(ev: &Evaluator<'_>, c: &Call, t: i64) -> Result<Value, EvalError> 
             if hi < lo {
                 return Ok(Value::Vector(Vec::new()));
             }
-            Ok(map_vector(v, false, move |x| x.max(lo).min(hi)))
+            Ok(map_vector(ev, v, move |x| x.max(lo).min(hi)))
         }
         "clamp_min" => {
             let v = vector_arg(ev, c, 0, t)?;
             let lo = scalar_arg(ev, c, 1, t)?;
-            Ok(map_vector(v, false, move |x| x.max(lo)))
+            Ok(map_vector(ev, v, move |x| x.max(lo)))
         }
         "clamp_max" => {
             let v = vector_arg(ev, c, 0, t)?;
             let hi = scalar_arg(ev, c, 1, t)?;
-            Ok(map_vector(v, false, move |x| x.min(hi)))
+            Ok(map_vector(ev, v, move |x| x.min(hi)))
         }
         "timestamp" => timestamp(ev, c, t),
         "sort" | "sort_desc" => {
@@ -253,22 +253,19 @@ fn call_inner(ev: &Evaluator<'_>, c: &Call, t: i64) -> Result<Value, EvalError> 
                     .map(|(labels, name, mut buckets)| {
                         let (value, fixed) = bucket_quantile(q, &mut buckets);
                         note_monotonicity(ev, fixed, &name, &node);
-                        Sample { labels, value }
+                        Sample::new(labels, value)
                     })
                     .collect(),
             ))
         }
         "days_in_month" | "day_of_month" | "day_of_week" | "day_of_year" | "hour" | "minute" | "month" | "year" => {
             let v = if c.args.args.is_empty() {
-                vec![Sample {
-                    labels: Labels::default(),
-                    value: t as f64 / 1000.0,
-                }]
+                vec![Sample::new(Labels::default(), t as f64 / 1000.0)]
             } else {
                 vector_arg(ev, c, 0, t)?
             };
             let f = date_part(name);
-            Ok(map_vector(v, false, f))
+            Ok(map_vector(ev, v, f))
         }
         "rate" | "increase" | "delta" => {
             let (range, end) = window(ev, &c.args.args[0], t);
@@ -400,10 +397,7 @@ fn call_inner(ev: &Evaluator<'_>, c: &Call, t: i64) -> Result<Value, EvalError> 
             Ok(Value::Vector(
                 bucket_groups(ev, &node, v)?
                     .into_iter()
-                    .map(|(labels, _, mut buckets)| Sample {
-                        labels,
-                        value: bucket_fraction(lower, upper, &mut buckets),
-                    })
+                    .map(|(labels, _, mut buckets)| Sample::new(labels, bucket_fraction(lower, upper, &mut buckets)))
                     .collect(),
             ))
         }
@@ -430,14 +424,9 @@ fn call_inner(ev: &Evaluator<'_>, c: &Call, t: i64) -> Result<Value, EvalError> 
                         crate::aggregate::format_value(q)
                     };
                     set(&mut l, &label, &text);
-                    out.push(Sample {
-                        labels: l,
-                        value: {
-                            let (value, fixed) = bucket_quantile(q, &mut buckets.clone());
-                            note_monotonicity(ev, fixed, &name, &node);
-                            value
-                        },
-                    });
+                    let (value, fixed) = bucket_quantile(q, &mut buckets.clone());
+                    note_monotonicity(ev, fixed, &name, &node);
+                    out.push(Sample::new(l, value));
                 }
             }
             Ok(Value::Vector(out))
@@ -459,13 +448,12 @@ fn call_inner(ev: &Evaluator<'_>, c: &Call, t: i64) -> Result<Value, EvalError> 
             let m = matrix_arg(ev, c, 1, t)?;
             Ok(Value::Vector(
                 m.into_iter()
-                    .map(|mut s| {
-                        drop_name(&mut s.labels);
+                    .map(|s| {
                         let vals: Vec<f64> = s.points.iter().map(|x| x.1).collect();
-                        Sample {
-                            labels: s.labels,
-                            value: quantile(q, &vals),
-                        }
+                        let mut out = Sample::new(s.labels, quantile(q, &vals));
+                        out.drop_name = s.drop_name;
+                        ev.remove_name(&mut out);
+                        out
                     })
                     .collect(),
             ))
@@ -549,10 +537,13 @@ fn over_time(
 ) -> Result<Value, EvalError> {
     if let Some(ms) = direct_matrix(c) {
         // The common case reads the fetched points in place.
+        let delayed = ev.engine.delayed_name_removal;
         let mut out = Vec::new();
-        ev.for_each_range(ms, t, !keep_name, |labels, points| {
+        ev.for_each_range(ms, t, !keep_name && !delayed, |labels, points| {
             if let Some(v) = f(points) {
-                out.push(Sample { labels, value: v });
+                let mut s = Sample::new(labels, v);
+                s.drop_name = !keep_name && delayed;
+                out.push(s);
             }
         });
         return Ok(Value::Vector(out));
@@ -560,15 +551,14 @@ fn over_time(
     let m = matrix_arg(ev, c, 0, t)?;
     Ok(Value::Vector(
         m.into_iter()
-            .filter_map(|mut s| {
-                let v = f(&s.points)?;
+            .filter_map(|s| {
+                let mut out = Sample::new(s.labels, f(&s.points)?);
+                // A subquery's series may already have lost their name.
+                out.drop_name = s.drop_name;
                 if !keep_name {
-                    ev.drop_name(&mut s.labels);
+                    ev.remove_name(&mut out);
                 }
-                Some(Sample {
-                    labels: s.labels,
-                    value: v,
-                })
+                Some(out)
             })
             .collect(),
     ))
@@ -702,7 +692,7 @@ fn timestamp(ev: &Evaluator<'_>, c: &Call, t: i64) -> Result<Value, EvalError> {
                     .as_ref()
                     .and_then(|m| m.iter().find(|(l, _)| *l == s.labels).map(|(_, ts)| *ts))
                     .unwrap_or(t);
-                drop_name(&mut s.labels);
+                ev.remove_name(&mut s);
                 s.value = ts as f64 / 1000.0;
                 s
             })
@@ -730,6 +720,10 @@ fn label_replace(ev: &Evaluator<'_>, c: &Call, t: i64) -> Result<Value, EvalErro
             let mut res = String::new();
             caps.expand(&replacement, &mut res);
             set(&mut s.labels, &dst, &res);
+            // Writing the name explicitly keeps it.
+            if dst == NAME {
+                s.drop_name = false;
+            }
         }
         out.push(s);
     }
@@ -755,6 +749,9 @@ fn label_join(ev: &Evaluator<'_>, c: &Call, t: i64) -> Result<Value, EvalError> 
         let joined: Vec<&str> = srcs.iter().map(|n| get(&s.labels, n).unwrap_or("")).collect();
         let joined = joined.join(&sep);
         set(&mut s.labels, &dst, &joined);
+        if dst == NAME {
+            s.drop_name = false;
+        }
         out.push(s);
     }
     check_unique(&out)?;
@@ -799,7 +796,7 @@ fn absent(empty: bool, e: &Expr) -> Vector {
             set(&mut labels, &m.name, &m.value);
         }
     }
-    vec![Sample { labels, value: 1.0 }]
+    vec![Sample::new(labels, 1.0)]
 }
 
 /// Classic histogram buckets grouped by their labels without `le` and

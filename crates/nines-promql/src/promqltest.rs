@@ -210,7 +210,12 @@ fn show(labels: &Labels) -> String {
 
 /// Runs one script; returns every eval's outcome.
 pub fn run_script(text: &str, experimental: bool) -> Vec<EvalReport> {
-    let engine = Engine::default();
+    // Prometheus's test engine runs with delayed name removal; so does
+    // this runner, or name_label_dropping.test could not pass.
+    let engine = Engine {
+        delayed_name_removal: true,
+        ..Engine::default()
+    };
     let mut storage = MemStorage::default();
     // Series holding native histograms (not loaded) and, for
     // `load_with_nhcb`, the base names classic buckets are also exposed as.
@@ -542,7 +547,15 @@ fn touches_native(query: &str, native: &[Labels]) -> bool {
         return false;
     }
     let Ok(expr) = parser::parse(query) else {
-        return false;
+        // Native-histogram-only operators (`</`, `>/`) do not parse; such a
+        // query still names the series it reads.
+        let words: Vec<&str> = query
+            .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':'))
+            .collect();
+        return native
+            .iter()
+            .filter_map(|l| crate::value::get(l, crate::value::NAME))
+            .any(|name| words.contains(&name));
     };
     let mut selectors = Vec::new();
     collect_selectors(&expr, &mut selectors);

@@ -23,7 +23,7 @@ impl Queryable for Db {
             .map(|s| {
                 let labels: Labels = s.labels().iter().map(|l| (l.name.clone(), l.value.clone())).collect();
                 let points = s.samples().map_err(|e| EvalError::Storage(e.to_string()))?;
-                Ok(Series { labels, points })
+                Ok(Series::new(labels, points))
             })
             .collect()
     }
@@ -58,10 +58,7 @@ impl MemStorage {
         let series = match self.series.iter_mut().position(|s| s.labels == labels) {
             Some(i) => &mut self.series[i],
             None => {
-                self.series.push(Series {
-                    labels,
-                    points: Vec::new(),
-                });
+                self.series.push(Series::new(labels, Vec::new()));
                 let last = self.series.len() - 1;
                 &mut self.series[last]
             }
@@ -94,14 +91,14 @@ impl Queryable for MemStorage {
                     m.matches(value)
                 })
             })
-            .map(|s| Series {
-                labels: s.labels.clone(),
-                points: s
+            .map(|s| {
+                let points = s
                     .points
                     .iter()
                     .filter(|p| p.0 >= mint && p.0 <= maxt)
                     .copied()
-                    .collect(),
+                    .collect();
+                Series::new(s.labels.clone(), points)
             })
             .filter(|s| !s.points.is_empty())
             .collect();

@@ -130,6 +130,20 @@ pub struct Sample {
     pub labels: Labels,
     /// Value.
     pub value: f64,
+    /// `__name__` is to be removed when evaluation ends (delayed name
+    /// removal, see [`crate::Engine::delayed_name_removal`]).
+    pub drop_name: bool,
+}
+
+impl Sample {
+    /// A sample that keeps its metric name.
+    pub fn new(labels: Labels, value: f64) -> Self {
+        Self {
+            labels,
+            value,
+            drop_name: false,
+        }
+    }
 }
 
 /// One element of a range vector.
@@ -139,6 +153,19 @@ pub struct Series {
     pub labels: Labels,
     /// (timestamp ms, value), oldest first.
     pub points: Vec<(i64, f64)>,
+    /// `__name__` is to be removed when evaluation ends.
+    pub drop_name: bool,
+}
+
+impl Series {
+    /// A series that keeps its metric name.
+    pub fn new(labels: Labels, points: Vec<(i64, f64)>) -> Self {
+        Self {
+            labels,
+            points,
+            drop_name: false,
+        }
+    }
 }
 
 /// The result of evaluating an expression at one time.

@@ -47,6 +47,9 @@ pub struct QueryConfig {
     pub max_samples: usize,
     /// Most series one query may return.
     pub max_series: usize,
+    /// Prometheus's `promql-delayed-name-removal` feature: `__name__` is
+    /// removed at the end of evaluation instead of by each function.
+    pub delayed_name_removal: bool,
 }
 
 impl Default for QueryConfig {
@@ -57,6 +60,7 @@ impl Default for QueryConfig {
             timeout: Duration(120_000),
             max_samples: 50_000_000,
             max_series: 1_000_000,
+            delayed_name_removal: false,
         }
     }
 }
@@ -69,6 +73,7 @@ impl QueryConfig {
             timeout: std::time::Duration::from_millis(self.timeout.0.max(1) as u64),
             max_samples: self.max_samples,
             max_series: self.max_series,
+            delayed_name_removal: self.delayed_name_removal,
             ..nines_promql::Engine::default()
         }
     }
