@@ -8,7 +8,8 @@ use crate::error::EvalError;
 use crate::functions::quantile;
 use crate::value::{selected, set, Labels, Sample, Value};
 
-fn group_labels(labels: &Labels, modifier: Option<&LabelModifier>) -> Labels {
+/// The labels of the group a sample with `labels` falls in.
+pub(crate) fn group_labels(labels: &Labels, modifier: Option<&LabelModifier>) -> Labels {
     labels
         .iter()
         .filter(|(n, _)| selected(n, modifier, false))
@@ -200,58 +201,118 @@ pub fn eval(ev: &Evaluator<'_>, a: &AggregateExpr, t: i64) -> Result<Value, Eval
 }
 
 fn reduce(op: &str, values: &[f64], q: Option<f64>) -> Result<f64, EvalError> {
-    let n = values.len() as f64;
-    Ok(match op {
-        "sum" => {
-            let mut k = KahanSum::default();
-            values.iter().for_each(|v| k.add(*v));
-            k.value()
-        }
-        "avg" => {
-            let mut k = KahanSum::default();
-            values.iter().for_each(|v| k.add(*v));
-            if k.value().is_finite() || values.iter().any(|v| v.is_infinite() || v.is_nan()) {
-                k.value() / n
-            } else {
-                // The sum overflowed although every value is finite: an
-                // incremental mean stays in range.
-                let mut mean = 0.0;
-                for (i, &v) in values.iter().enumerate() {
-                    let count = (i + 1) as f64;
-                    mean += v / count - mean / count;
+    if op == "quantile" {
+        return Ok(quantile(q.unwrap_or(f64::NAN), values));
+    }
+    let Some(fold) = Fold::of(op) else {
+        return Err(EvalError::BadData(format!("unknown aggregation {op}")));
+    };
+    let mut acc = Acc::default();
+    values.iter().for_each(|v| acc.add(fold, *v));
+    Ok(acc.value(fold))
+}
+
+/// The aggregations that fold values one at a time, in arrival order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Fold {
+    Sum,
+    Avg,
+    Min,
+    Max,
+    Count,
+    Group,
+    Stddev,
+    Stdvar,
+}
+
+impl Fold {
+    /// The fold an aggregation operator names, if it is one.
+    pub(crate) fn of(op: &str) -> Option<Fold> {
+        Some(match op {
+            "sum" => Fold::Sum,
+            "avg" => Fold::Avg,
+            "min" => Fold::Min,
+            "max" => Fold::Max,
+            "count" => Fold::Count,
+            "group" => Fold::Group,
+            "stddev" => Fold::Stddev,
+            "stdvar" => Fold::Stdvar,
+            _ => return None,
+        })
+    }
+}
+
+/// One group's running aggregate. Step-by-step evaluation and the
+/// series-major batch path both fold through it, so they answer alike.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Acc {
+    count: f64,
+    sum: KahanSum,
+    /// Running mean: `avg` when the sum overflows, and Welford's mean for
+    /// `stddev`/`stdvar`.
+    mean: f64,
+    m2: f64,
+    extreme: f64,
+    non_finite: bool,
+}
+
+impl Acc {
+    /// Folds in one value.
+    pub(crate) fn add(&mut self, fold: Fold, v: f64) {
+        self.count += 1.0;
+        let n = self.count;
+        match fold {
+            Fold::Sum => self.sum.add(v),
+            Fold::Avg => {
+                self.sum.add(v);
+                self.non_finite |= !v.is_finite();
+                self.mean += v / n - self.mean / n;
+            }
+            Fold::Min => {
+                if n == 1.0 || self.extreme.is_nan() || v < self.extreme {
+                    self.extreme = v;
                 }
-                mean
+            }
+            Fold::Max => {
+                if n == 1.0 || self.extreme.is_nan() || v > self.extreme {
+                    self.extreme = v;
+                }
+            }
+            Fold::Count | Fold::Group => {}
+            Fold::Stddev | Fold::Stdvar => {
+                let delta = v - self.mean;
+                self.mean += delta / n;
+                self.m2 += delta * (v - self.mean);
             }
         }
-        "min" => values
-            .iter()
-            .copied()
-            .fold(f64::NAN, |acc, v| if acc.is_nan() || v < acc { v } else { acc }),
-        "max" => values
-            .iter()
-            .copied()
-            .fold(f64::NAN, |acc, v| if acc.is_nan() || v > acc { v } else { acc }),
-        "count" => n,
-        "group" => 1.0,
-        "stddev" | "stdvar" => {
-            let mut mean = 0.0;
-            let mut m2 = 0.0;
-            for (i, &v) in values.iter().enumerate() {
-                let count = (i + 1) as f64;
-                let delta = v - mean;
-                mean += delta / count;
-                m2 += delta * (v - mean);
+    }
+
+    /// Whether any value was folded in.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.count == 0.0
+    }
+
+    /// The aggregate of the values folded in.
+    pub(crate) fn value(&self, fold: Fold) -> f64 {
+        match fold {
+            Fold::Sum => self.sum.value(),
+            Fold::Avg => {
+                let sum = self.sum.value();
+                if sum.is_finite() || self.non_finite {
+                    sum / self.count
+                } else {
+                    // The sum overflowed although every value is finite:
+                    // the incremental mean stays in range.
+                    self.mean
+                }
             }
-            let var = m2 / n;
-            if op == "stddev" {
-                var.sqrt()
-            } else {
-                var
-            }
+            Fold::Min | Fold::Max => self.extreme,
+            Fold::Count => self.count,
+            Fold::Group => 1.0,
+            Fold::Stddev => (self.m2 / self.count).sqrt(),
+            Fold::Stdvar => self.m2 / self.count,
         }
-        "quantile" => quantile(q.unwrap_or(f64::NAN), values),
-        other => return Err(EvalError::BadData(format!("unknown aggregation {other}"))),
-    })
+    }
 }
 
 fn select_k(op: &str, k: usize, input: Vector, modifier: Option<&LabelModifier>) -> Vector {

@@ -34,6 +34,11 @@ pub struct Engine {
     /// so `label_replace` can still read it and intermediate results do
     /// not collide. Off by default, as in Prometheus 3.x.
     pub delayed_name_removal: bool,
+    /// Answer instant selectors, range functions over selectors and the
+    /// folding aggregations over either series-major, reading the store
+    /// one series at a time (see `batch.rs`). Same answers, less time and
+    /// memory; off only to cross-check the two paths.
+    pub series_major: bool,
 }
 
 impl Default for Engine {
@@ -45,6 +50,7 @@ impl Default for Engine {
             timeout: Duration::from_secs(120),
             max_series: 1_000_000,
             delayed_name_removal: false,
+            series_major: true,
         }
     }
 }
@@ -133,11 +139,11 @@ pub fn parse(query: &str) -> Result<Expr, EvalError> {
     parser::parse(query).map_err(EvalError::BadData)
 }
 
-fn millis(d: Duration) -> i64 {
+pub(crate) fn millis(d: Duration) -> i64 {
     d.as_millis() as i64
 }
 
-fn offset_ms(o: &Option<Offset>) -> i64 {
+pub(crate) fn offset_ms(o: &Option<Offset>) -> i64 {
     match o {
         Some(Offset::Pos(d)) => millis(*d),
         Some(Offset::Neg(d)) => -millis(*d),
@@ -380,6 +386,25 @@ pub struct Evaluator<'e> {
     cursors: std::cell::RefCell<FxHashMap<(usize, bool), Vec<Window>>>,
     /// Per selector and series, its labels without `__name__`.
     nameless_by_series: std::cell::RefCell<FxHashMap<usize, Vec<Option<Labels>>>>,
+    /// Nodes answered series-major before the walk (see `batch.rs`): their
+    /// vector at each step, keyed by the node's address, taken as the walk
+    /// reaches each step.
+    batched: std::cell::RefCell<FxHashMap<usize, crate::batch::Steps>>,
+}
+
+/// The store matchers of one matcher set of a selector, with its metric
+/// name as a matcher when written outside the braces.
+pub(crate) fn selector_matchers(
+    vs: &parser::VectorSelector,
+    group: &[promql_parser::label::Matcher],
+) -> Result<Vec<nines_tsdb::Matcher>, EvalError> {
+    let mut matchers = convert_matchers(group)?;
+    if let Some(name) = &vs.name {
+        if !matchers.iter().any(|m| m.name == crate::value::NAME) {
+            matchers.push(nines_tsdb::Matcher::equal(crate::value::NAME, name.clone()));
+        }
+    }
+    Ok(matchers)
 }
 
 /// Where a series' last window started and ended (point indexes).
@@ -387,7 +412,7 @@ type Window = (usize, usize);
 
 /// `points.partition_point(|p| p.0 <= bound)`, starting from `from` when
 /// that is close: steps of a range query move forward a little at a time.
-fn seek(points: &[(i64, f64)], from: usize, bound: i64) -> usize {
+pub(crate) fn seek(points: &[(i64, f64)], from: usize, bound: i64) -> usize {
     let valid = from <= points.len() && (from == 0 || points[from - 1].0 <= bound);
     if valid {
         let mut i = from;
@@ -402,7 +427,7 @@ fn seek(points: &[(i64, f64)], from: usize, bound: i64) -> usize {
     points.partition_point(|p| p.0 <= bound)
 }
 
-fn at_ms(at: &AtModifier, start: i64, end: i64) -> i64 {
+pub(crate) fn at_ms(at: &AtModifier, start: i64, end: i64) -> i64 {
     match at {
         AtModifier::Start => start,
         AtModifier::End => end,
@@ -436,8 +461,18 @@ impl<'e> Evaluator<'e> {
             nameless: Default::default(),
             cursors: Default::default(),
             nameless_by_series: Default::default(),
+            batched: Default::default(),
         };
         let mut total = 0usize;
+        let mut nodes = Vec::new();
+        if engine.series_major {
+            crate::batch::plan(expr, &mut nodes);
+        }
+        for node in nodes {
+            let steps = ev.batch(storage, node)?;
+            total += steps.iter().map(Vec::len).sum::<usize>();
+            ev.batched.get_mut().insert(node as *const Expr as usize, steps);
+        }
         ev.fetch(storage, expr, start, end, &mut total)?;
         ev.samples.set(total);
         Ok(ev)
@@ -453,6 +488,9 @@ impl<'e> Evaluator<'e> {
         hi: i64,
         total: &mut usize,
     ) -> Result<(), EvalError> {
+        if self.batched.get_mut().contains_key(&(e as *const Expr as usize)) {
+            return Ok(());
+        }
         let lookback = millis(self.engine.lookback);
         let (start, end) = (self.start, self.end);
         let window = |at: &Option<AtModifier>, off: &Option<Offset>| {
@@ -525,12 +563,7 @@ impl<'e> Evaluator<'e> {
         let several = groups.len() > 1;
         let mut seen: rustc_hash::FxHashSet<Labels> = rustc_hash::FxHashSet::default();
         for group in groups {
-            let mut matchers = convert_matchers(group)?;
-            if let Some(name) = &vs.name {
-                if !matchers.iter().any(|m| m.name == crate::value::NAME) {
-                    matchers.push(nines_tsdb::Matcher::equal(crate::value::NAME, name.clone()));
-                }
-            }
+            let matchers = selector_matchers(vs, group)?;
             for s in storage.select(&matchers, mint, maxt)? {
                 // `or` groups may select a series twice; one group never does.
                 if several && !seen.insert(s.labels.clone()) {
@@ -773,8 +806,30 @@ impl<'e> Evaluator<'e> {
         Ok(out.finish())
     }
 
+    /// The vector a batched node holds for step `t`, if `e` is batched.
+    fn take_batched(&self, e: &Expr, t: i64) -> Option<Result<Vector, EvalError>> {
+        let mut batched = self.batched.borrow_mut();
+        let steps = batched.get_mut(&(e as *const Expr as usize))?;
+        let i = if self.step == 0 {
+            0
+        } else {
+            (t - self.start) / self.step
+        };
+        match usize::try_from(i).ok().and_then(|i| steps.get_mut(i)) {
+            Some(v) if self.start + i * self.step == t => Some(Ok(std::mem::take(v))),
+            // Batched nodes are only planned where the walk reaches them at
+            // the query's own steps.
+            _ => Some(Err(EvalError::Execution(format!(
+                "internal error: batched expression evaluated at {t}, not at a step of the query"
+            )))),
+        }
+    }
+
     /// Evaluates `e` at `t`.
     pub fn eval(&self, e: &Expr, t: i64) -> Result<Value, EvalError> {
+        if let Some(v) = self.take_batched(e, t) {
+            return v.map(Value::Vector);
+        }
         match e {
             Expr::NumberLiteral(n) => Ok(Value::Scalar(n.val)),
             Expr::StringLiteral(s) => Ok(Value::String(s.val.clone())),

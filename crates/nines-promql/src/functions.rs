@@ -153,6 +153,10 @@ fn call_inner(ev: &Evaluator<'_>, c: &Call, t: i64) -> Result<Value, EvalError> 
     if let Some(f) = simple {
         return Ok(map_vector(ev, vector_arg(ev, c, 0, t)?, f));
     }
+    if let Some((keep_name, f)) = range_function(name) {
+        let (range, end) = window(ev, &c.args.args[0], t);
+        return over_time(ev, c, t, keep_name, |p| f(p, end - range, end));
+    }
     match name {
         "pi" => Ok(Value::Scalar(std::f64::consts::PI)),
         "start" => Ok(Value::Scalar(ev.start as f64 / 1000.0)),
@@ -267,37 +271,6 @@ fn call_inner(ev: &Evaluator<'_>, c: &Call, t: i64) -> Result<Value, EvalError> 
             let f = date_part(name);
             Ok(map_vector(ev, v, f))
         }
-        "rate" | "increase" | "delta" => {
-            let (range, end) = window(ev, &c.args.args[0], t);
-            over_time(ev, c, t, false, |p| {
-                extrapolated_rate(p, end - range, end, name != "delta", name == "rate")
-            })
-        }
-        "irate" | "idelta" => over_time(ev, c, t, false, |p| {
-            if p.len() < 2 {
-                return None;
-            }
-            let (t1, v1) = p[p.len() - 2];
-            let (t2, v2) = p[p.len() - 1];
-            let mut d = v2 - v1;
-            if name == "irate" {
-                if v2 < v1 {
-                    d = v2;
-                }
-                let secs = (t2 - t1) as f64 / 1000.0;
-                if secs == 0.0 {
-                    return None;
-                }
-                d /= secs;
-            }
-            Some(d)
-        }),
-        "deriv" => over_time(ev, c, t, false, |p| {
-            if p.len() < 2 {
-                return None;
-            }
-            Some(linear_regression(p, p[0].0).0)
-        }),
         "predict_linear" => {
             let secs = scalar_arg(ev, c, 1, t)?;
             // The prediction starts from the evaluation time, even when the
@@ -324,59 +297,6 @@ fn call_inner(ev: &Evaluator<'_>, c: &Call, t: i64) -> Result<Value, EvalError> 
                 )));
             }
             over_time(ev, c, t, false, move |p| double_exponential_smoothing(p, sf, tf))
-        }
-        "resets" => over_time(ev, c, t, false, |p| {
-            Some(p.windows(2).filter(|w| w[1].1 < w[0].1).count() as f64)
-        }),
-        "changes" => over_time(ev, c, t, false, |p| {
-            Some(
-                p.windows(2)
-                    .filter(|w| !(w[1].1 == w[0].1 || (w[1].1.is_nan() && w[0].1.is_nan())))
-                    .count() as f64,
-            )
-        }),
-        "avg_over_time" => over_time(ev, c, t, false, |p| {
-            let vals: Vec<f64> = p.iter().map(|x| x.1).collect();
-            Some(mean(&vals))
-        }),
-        "sum_over_time" => over_time(ev, c, t, false, |p| Some(kahan(p.iter().map(|x| x.1)))),
-        "count_over_time" => over_time(ev, c, t, false, |p| Some(p.len() as f64)),
-        "min_over_time" => over_time(ev, c, t, false, |p| {
-            Some(
-                p.iter()
-                    .map(|x| x.1)
-                    .fold(f64::NAN, |a, v| if a.is_nan() || v < a { v } else { a }),
-            )
-        }),
-        "max_over_time" => over_time(ev, c, t, false, |p| {
-            Some(
-                p.iter()
-                    .map(|x| x.1)
-                    .fold(f64::NAN, |a, v| if a.is_nan() || v > a { v } else { a }),
-            )
-        }),
-        "last_over_time" => over_time(ev, c, t, true, |p| p.last().map(|x| x.1)),
-        "first_over_time" => over_time(ev, c, t, true, |p| p.first().map(|x| x.1)),
-        "present_over_time" => over_time(ev, c, t, false, |_| Some(1.0)),
-        "ts_of_last_over_time" => over_time(ev, c, t, false, |p| p.last().map(|x| x.0 as f64 / 1000.0)),
-        "ts_of_first_over_time" => over_time(ev, c, t, false, |p| p.first().map(|x| x.0 as f64 / 1000.0)),
-        "ts_of_min_over_time" | "ts_of_max_over_time" => {
-            let want_max = name == "ts_of_max_over_time";
-            over_time(ev, c, t, false, move |p| {
-                // The last time the extreme value was seen; NaN never wins.
-                let mut best: Option<(i64, f64)> = None;
-                for &(ts, v) in p {
-                    let better = match best {
-                        None => true,
-                        Some((_, b)) if b.is_nan() => !v.is_nan(),
-                        Some((_, b)) => !v.is_nan() && if want_max { v >= b } else { v <= b },
-                    };
-                    if better {
-                        best = Some((ts, v));
-                    }
-                }
-                best.map(|(ts, _)| ts as f64 / 1000.0)
-            })
         }
         "min_of" | "max_of" => {
             let a = scalar_arg(ev, c, 0, t)?;
@@ -431,17 +351,6 @@ fn call_inner(ev: &Evaluator<'_>, c: &Call, t: i64) -> Result<Value, EvalError> 
             }
             Ok(Value::Vector(out))
         }
-        "stddev_over_time" | "stdvar_over_time" => over_time(ev, c, t, false, |p| {
-            let (mut m, mut m2) = (0.0, 0.0);
-            for (i, x) in p.iter().enumerate() {
-                let n = (i + 1) as f64;
-                let d = x.1 - m;
-                m += d / n;
-                m2 += d * (x.1 - m);
-            }
-            let var = m2 / p.len() as f64;
-            Some(if name == "stddev_over_time" { var.sqrt() } else { var })
-        }),
         "quantile_over_time" => {
             let q = scalar_arg(ev, c, 0, t)?;
             check_quantile(ev, q, &c.args.args[0].to_string());
@@ -458,7 +367,63 @@ fn call_inner(ev: &Evaluator<'_>, c: &Call, t: i64) -> Result<Value, EvalError> 
                     .collect(),
             ))
         }
-        "mad_over_time" => over_time(ev, c, t, false, |p| {
+        other => Err(EvalError::BadData(format!("function {other:?} is not supported yet"))),
+    }
+}
+
+/// A function of a range's points alone: the points (staleness markers
+/// removed, oldest first) and the range's start and end (ms).
+pub(crate) type RangeFn = fn(&[(i64, f64)], i64, i64) -> Option<f64>;
+
+/// The range functions whose only argument is the range vector, with
+/// whether they keep `__name__`. Step-by-step evaluation and the
+/// series-major batch path both use these, so they answer alike.
+pub(crate) fn range_function(name: &str) -> Option<(bool, RangeFn)> {
+    let f: RangeFn = match name {
+        "rate" => |p, from, to| extrapolated_rate(p, from, to, true, true),
+        "increase" => |p, from, to| extrapolated_rate(p, from, to, true, false),
+        "delta" => |p, from, to| extrapolated_rate(p, from, to, false, false),
+        "irate" => |p, _, _| instant_delta(p, true),
+        "idelta" => |p, _, _| instant_delta(p, false),
+        "deriv" => |p, _, _| (p.len() >= 2).then(|| linear_regression(p, p[0].0).0),
+        "resets" => |p, _, _| Some(p.windows(2).filter(|w| w[1].1 < w[0].1).count() as f64),
+        "changes" => |p, _, _| {
+            Some(
+                p.windows(2)
+                    .filter(|w| !(w[1].1 == w[0].1 || (w[1].1.is_nan() && w[0].1.is_nan())))
+                    .count() as f64,
+            )
+        },
+        "avg_over_time" => |p, _, _| {
+            let vals: Vec<f64> = p.iter().map(|x| x.1).collect();
+            Some(mean(&vals))
+        },
+        "sum_over_time" => |p, _, _| Some(kahan(p.iter().map(|x| x.1))),
+        "count_over_time" => |p, _, _| Some(p.len() as f64),
+        "min_over_time" => |p, _, _| {
+            Some(
+                p.iter()
+                    .map(|x| x.1)
+                    .fold(f64::NAN, |a, v| if a.is_nan() || v < a { v } else { a }),
+            )
+        },
+        "max_over_time" => |p, _, _| {
+            Some(
+                p.iter()
+                    .map(|x| x.1)
+                    .fold(f64::NAN, |a, v| if a.is_nan() || v > a { v } else { a }),
+            )
+        },
+        "last_over_time" => |p, _, _| p.last().map(|x| x.1),
+        "first_over_time" => |p, _, _| p.first().map(|x| x.1),
+        "present_over_time" => |_, _, _| Some(1.0),
+        "ts_of_last_over_time" => |p, _, _| p.last().map(|x| x.0 as f64 / 1000.0),
+        "ts_of_first_over_time" => |p, _, _| p.first().map(|x| x.0 as f64 / 1000.0),
+        "ts_of_min_over_time" => |p, _, _| time_of_extreme(p, false),
+        "ts_of_max_over_time" => |p, _, _| time_of_extreme(p, true),
+        "stddev_over_time" => |p, _, _| Some(variance(p).sqrt()),
+        "stdvar_over_time" => |p, _, _| Some(variance(p)),
+        "mad_over_time" => |p, _, _| {
             let vals: Vec<f64> = p.iter().map(|x| x.1).collect();
             if vals.iter().any(|v| v.is_nan()) {
                 return Some(f64::NAN);
@@ -466,9 +431,61 @@ fn call_inner(ev: &Evaluator<'_>, c: &Call, t: i64) -> Result<Value, EvalError> 
             let med = quantile(0.5, &vals);
             let dev: Vec<f64> = vals.iter().map(|v| (v - med).abs()).collect();
             Some(quantile(0.5, &dev))
-        }),
-        other => Err(EvalError::BadData(format!("function {other:?} is not supported yet"))),
+        },
+        _ => return None,
+    };
+    let keep_name = matches!(name, "last_over_time" | "first_over_time");
+    Some((keep_name, f))
+}
+
+/// `irate` (per second, a drop read as a reset) and `idelta` over the last
+/// two points.
+fn instant_delta(p: &[(i64, f64)], per_second: bool) -> Option<f64> {
+    if p.len() < 2 {
+        return None;
     }
+    let (t1, v1) = p[p.len() - 2];
+    let (t2, v2) = p[p.len() - 1];
+    let mut d = v2 - v1;
+    if per_second {
+        if v2 < v1 {
+            d = v2;
+        }
+        let secs = (t2 - t1) as f64 / 1000.0;
+        if secs == 0.0 {
+            return None;
+        }
+        d /= secs;
+    }
+    Some(d)
+}
+
+/// The last time the extreme value was seen; NaN never wins.
+fn time_of_extreme(p: &[(i64, f64)], want_max: bool) -> Option<f64> {
+    let mut best: Option<(i64, f64)> = None;
+    for &(ts, v) in p {
+        let better = match best {
+            None => true,
+            Some((_, b)) if b.is_nan() => !v.is_nan(),
+            Some((_, b)) => !v.is_nan() && if want_max { v >= b } else { v <= b },
+        };
+        if better {
+            best = Some((ts, v));
+        }
+    }
+    best.map(|(ts, _)| ts as f64 / 1000.0)
+}
+
+/// Population variance, computed incrementally as Prometheus does.
+fn variance(p: &[(i64, f64)]) -> f64 {
+    let (mut m, mut m2) = (0.0, 0.0);
+    for (i, x) in p.iter().enumerate() {
+        let n = (i + 1) as f64;
+        let d = x.1 - m;
+        m += d / n;
+        m2 += d * (x.1 - m);
+    }
+    m2 / p.len() as f64
 }
 
 fn nan_last(a: f64, b: f64, desc: bool) -> std::cmp::Ordering {

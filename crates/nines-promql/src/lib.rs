@@ -3,6 +3,7 @@
 //! the runner for Prometheus's promqltest conformance scripts.
 
 mod aggregate;
+mod batch;
 mod binary;
 mod duration;
 mod engine;

@@ -8,24 +8,100 @@ use promql_parser::label::{MatchOp as PMatchOp, Matcher as PMatcher};
 use crate::error::EvalError;
 use crate::value::{Labels, Series};
 
+/// Receives one series' labels and samples from
+/// [`Queryable::for_each_series`].
+pub type SeriesVisitor<'a> = dyn FnMut(Labels, &[(i64, f64)]) -> Result<(), EvalError> + 'a;
+
+/// Receives one series' labels and newest sample from
+/// [`Queryable::for_each_latest`].
+pub type LatestVisitor<'a> = dyn FnMut(Labels, Option<(i64, f64)>) -> Result<(), EvalError> + 'a;
+
 /// Series lookup by label matchers and time range.
 pub trait Queryable: Sync {
     /// Every series matching all `matchers` with its raw samples
     /// (staleness markers included) in `[mint, maxt]`.
     fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<Series>, EvalError>;
+
+    /// Calls `f` with each series [`Queryable::select`] would return, in
+    /// the same order, one at a time: a store that decodes lazily holds
+    /// only one series' samples in memory. Stops at `f`'s first error.
+    fn for_each_series(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+        f: &mut SeriesVisitor<'_>,
+    ) -> Result<(), EvalError> {
+        for s in self.select(matchers, mint, maxt)? {
+            f(s.labels, &s.points)?;
+        }
+        Ok(())
+    }
+
+    /// Calls `f` with each series [`Queryable::select`] would return and
+    /// its newest sample in `[mint, maxt]` (staleness marker included):
+    /// what an instant selector needs, which a store may know without
+    /// reading the series.
+    fn for_each_latest(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+        f: &mut LatestVisitor<'_>,
+    ) -> Result<(), EvalError> {
+        self.for_each_series(matchers, mint, maxt, &mut |labels, points| {
+            f(labels, points.last().copied())
+        })
+    }
+}
+
+fn storage_error(e: nines_tsdb::Error) -> EvalError {
+    EvalError::Storage(e.to_string())
+}
+
+fn to_labels(s: nines_tsdb::Series) -> Labels {
+    s.into_labels().into_pairs().collect()
 }
 
 impl Queryable for Db {
     fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<Series>, EvalError> {
-        let found = Db::select(self, matchers, mint, maxt).map_err(|e| EvalError::Storage(e.to_string()))?;
+        let found = Db::select(self, matchers, mint, maxt).map_err(storage_error)?;
         found
             .into_iter()
             .map(|s| {
-                let labels: Labels = s.labels().iter().map(|l| (l.name.clone(), l.value.clone())).collect();
-                let points = s.samples().map_err(|e| EvalError::Storage(e.to_string()))?;
-                Ok(Series::new(labels, points))
+                let points = s.samples().map_err(storage_error)?;
+                Ok(Series::new(to_labels(s), points))
             })
             .collect()
+    }
+
+    fn for_each_series(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+        f: &mut SeriesVisitor<'_>,
+    ) -> Result<(), EvalError> {
+        let mut points = Vec::new();
+        for s in Db::select(self, matchers, mint, maxt).map_err(storage_error)? {
+            points.clear();
+            s.decode_into(&mut points).map_err(storage_error)?;
+            f(to_labels(s), &points)?;
+        }
+        Ok(())
+    }
+
+    fn for_each_latest(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+        f: &mut LatestVisitor<'_>,
+    ) -> Result<(), EvalError> {
+        for (labels, latest) in Db::select_latest(self, matchers, mint, maxt).map_err(storage_error)? {
+            f(labels.into_pairs().collect(), Some(latest))?;
+        }
+        Ok(())
     }
 }
 

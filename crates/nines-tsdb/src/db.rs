@@ -22,6 +22,9 @@ const HOUR: i64 = 3_600_000;
 
 /// A series' labels with head chunks copied out for writing a block.
 type SeriesChunks = (CompactLabels, Vec<ClosedChunk>);
+/// A head series' labels and chunks, with the open chunk's newest sample
+/// when it has samples in the range (known without decoding).
+type PickedSeries = (CompactLabels, Vec<ClosedChunk>, Option<(i64, f64)>);
 /// A series' labels with decoded samples.
 type SeriesChunksOwned = (CompactLabels, Vec<(i64, f64)>);
 /// Series per series record in a checkpoint, to keep records bounded.
@@ -636,6 +639,7 @@ impl Db {
                             block: b.clone(),
                             offset: c.offset,
                         },
+                        last: None,
                     })
                     .collect();
                 if !refs.is_empty() {
@@ -646,7 +650,7 @@ impl Db {
         {
             // Under the lock only cheap clones (chunks are shared, labels one
             // allocation); building label sets waits until ingestion can go on.
-            let picked: Vec<SeriesChunks> = {
+            let picked: Vec<PickedSeries> = {
                 let st = self.state.lock();
                 st.head
                     .select(matchers)
@@ -654,15 +658,19 @@ impl Db {
                     .filter_map(|id| {
                         let s = st.head.series[id as usize].as_ref()?;
                         let chunks = s.chunks_in(mint, maxt);
-                        (!chunks.is_empty()).then(|| (s.labels.clone(), chunks))
+                        let last = s.open_last_in(mint, maxt);
+                        (!chunks.is_empty()).then(|| (s.labels.clone(), chunks, last))
                     })
                     .collect()
             };
-            for (labels, chunks) in picked {
-                let refs = chunks.into_iter().map(|c| ChunkRef {
+            for (labels, chunks, last) in picked {
+                let n = chunks.len();
+                let refs = chunks.into_iter().enumerate().map(|(i, c)| ChunkRef {
                     min_t: c.min_t,
                     max_t: c.max_t,
                     data: ChunkData::Shared(c.encoding, c.data),
+                    // The open chunk comes last.
+                    last: if i + 1 == n { last } else { None },
                 });
                 by_labels.entry(labels.to_labels()).or_default().extend(refs);
             }
@@ -671,6 +679,64 @@ impl Db {
             .into_iter()
             .map(|(l, c)| Series::new(l, c, mint, maxt))
             .collect())
+    }
+
+    /// Each matching series' newest sample in `[mint, maxt]` (staleness
+    /// markers included), sorted by labels: what an instant selector reads.
+    /// When no block overlaps the range and a head series' open chunk ends
+    /// inside it, nothing is copied or decoded.
+    pub fn select_latest(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<(Labels, (i64, f64))>> {
+        let in_blocks = self
+            .blocks
+            .read()
+            .iter()
+            .any(|b| b.meta().max_time >= mint && b.meta().min_time <= maxt);
+        let mut out = Vec::new();
+        if in_blocks {
+            for s in self.select(matchers, mint, maxt)? {
+                if let Some(p) = s.latest()? {
+                    out.push((s.into_labels(), p));
+                }
+            }
+            return Ok(out);
+        }
+        let mut known: Vec<(CompactLabels, (i64, f64))> = Vec::new();
+        let mut decode: Vec<(CompactLabels, Vec<ClosedChunk>)> = Vec::new();
+        {
+            let st = self.state.lock();
+            for id in st.head.select(matchers) {
+                let Some(s) = st.head.series[id as usize].as_ref() else {
+                    continue;
+                };
+                match s.open_last_in(mint, maxt).filter(|p| p.0 <= maxt) {
+                    Some(p) => known.push((s.labels.clone(), p)),
+                    None => {
+                        let chunks = s.chunks_in(mint, maxt);
+                        if !chunks.is_empty() {
+                            decode.push((s.labels.clone(), chunks));
+                        }
+                    }
+                }
+            }
+        }
+        out.extend(known.into_iter().map(|(l, p)| (l.to_labels(), p)));
+        for (labels, chunks) in decode {
+            let refs = chunks
+                .into_iter()
+                .map(|c| ChunkRef {
+                    min_t: c.min_t,
+                    max_t: c.max_t,
+                    data: ChunkData::Shared(c.encoding, c.data),
+                    last: None,
+                })
+                .collect();
+            let series = Series::new(labels.to_labels(), refs, mint, maxt);
+            if let Some(p) = series.latest()? {
+                out.push((series.into_labels(), p));
+            }
+        }
+        out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
     }
 
     /// Label names, sorted. Without matchers every name in the head and in

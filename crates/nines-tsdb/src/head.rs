@@ -105,6 +105,14 @@ impl MemSeries {
         out
     }
 
+    /// The open chunk's newest sample, if the open chunk has samples in
+    /// `[mint, maxt]` (it is then the last of [`MemSeries::chunks_in`]).
+    pub(crate) fn open_last_in(&self, mint: i64, maxt: i64) -> Option<(i64, f64)> {
+        let o = self.open.as_ref()?;
+        (!o.is_empty() && o.max_time() >= mint && o.min_time() <= maxt)
+            .then(|| (o.max_time(), f64::from_bits(o.last_value_bits())))
+    }
+
     fn heap_bytes(&self) -> usize {
         self.labels.heap_bytes()
             + self.closed.iter().map(|c| c.data.len() + 40).sum::<usize>()

@@ -74,6 +74,11 @@ impl Labels {
         self.0.is_empty()
     }
 
+    /// The pairs, taken apart without copying.
+    pub fn into_pairs(self) -> impl Iterator<Item = (String, String)> {
+        self.0.into_iter().map(|l| (l.name, l.value))
+    }
+
     /// The pairs as borrowed strings.
     pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> + Clone {
         self.0.iter().map(|l| (l.name.as_str(), l.value.as_str()))

@@ -22,6 +22,9 @@ pub(crate) struct ChunkRef {
     pub min_t: i64,
     pub max_t: i64,
     pub data: ChunkData,
+    /// The chunk's newest sample when known without decoding (the head's
+    /// open chunk).
+    pub last: Option<(i64, f64)>,
 }
 
 impl ChunkRef {
@@ -61,6 +64,40 @@ impl Series {
         &self.labels
     }
 
+    /// The series' labels, taken.
+    pub fn into_labels(self) -> Labels {
+        self.labels
+    }
+
+    /// The newest sample in the query range. Reading a series "now" from
+    /// the head decodes nothing: the open chunk knows its newest sample.
+    pub fn latest(&self) -> Result<Option<(i64, f64)>> {
+        let disjoint = self.chunks.windows(2).all(|w| w[0].max_t < w[1].min_t);
+        if !disjoint {
+            return Ok(self.merged()?.last().copied());
+        }
+        let in_range = |t: i64| t >= self.mint && t <= self.maxt;
+        for c in self.chunks.iter().rev() {
+            if let Some((t, v)) = c.last.filter(|l| in_range(l.0)) {
+                return Ok(Some((t, v)));
+            }
+            let mut newest = None;
+            for s in c.samples()? {
+                let s = s?;
+                if s.0 > self.maxt {
+                    break;
+                }
+                if s.0 >= self.mint {
+                    newest = Some(s);
+                }
+            }
+            if newest.is_some() {
+                return Ok(newest);
+            }
+        }
+        Ok(None)
+    }
+
     /// Iterates the samples in the query range, oldest first, with unique
     /// timestamps. Data from overlapping sources (a backfilled block over
     /// another) is merged; on equal timestamps the first source wins.
@@ -84,7 +121,29 @@ impl Series {
 
     /// All samples in range, collected.
     pub fn samples(&self) -> Result<Vec<(i64, f64)>> {
-        self.iter().collect()
+        let mut out = Vec::new();
+        self.decode_into(&mut out)?;
+        Ok(out)
+    }
+
+    /// Appends the samples in range to `out`, as [`Series::iter`] yields
+    /// them; callers reuse one buffer for series after series.
+    pub fn decode_into(&self, out: &mut Vec<(i64, f64)>) -> Result<()> {
+        let disjoint = self.chunks.windows(2).all(|w| w[0].max_t < w[1].min_t);
+        if !disjoint {
+            out.extend(self.merged()?);
+            return Ok(());
+        }
+        for c in &self.chunks {
+            let inside = c.min_t >= self.mint && c.max_t <= self.maxt;
+            for s in c.samples()? {
+                let s = s?;
+                if inside || (s.0 >= self.mint && s.0 <= self.maxt) {
+                    out.push(s);
+                }
+            }
+        }
+        Ok(())
     }
 
     fn merged(&self) -> Result<Vec<(i64, f64)>> {

@@ -486,3 +486,35 @@ fn append_refs_reuses_refs_and_recovers_from_dropped_series() {
     let got = all_samples(&db, &[name("b")]);
     assert_eq!(got[0].1, vec![(10 * H + 1, 1.0), (10 * H + 15_001, 1.0), (20 * H, 1.0)]);
 }
+
+#[test]
+fn latest_agrees_with_the_last_decoded_sample_across_head_and_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, c) = clock(0);
+    let db = Db::open(dir.path(), opts(), c).unwrap();
+    // Blocks for the first hours, the rest (open chunks included) in the head.
+    fill(&db, 5, 0, 9 * 240);
+    db.maintain().unwrap();
+    assert!(!db.blocks().is_empty());
+    let end = 9 * 240 * 15_000;
+    // Ranges ending inside blocks, on chunk edges, inside the open chunk,
+    // past the newest sample, and between samples.
+    for maxt in (0..end + 60_000).step_by(7 * 60_000 + 7_500) {
+        for width in [1, 15_000, 300_000, 3 * H] {
+            let mut want = Vec::new();
+            for s in db.select(&[name("requests_total")], maxt - width, maxt).unwrap() {
+                let last = s.samples().unwrap().last().copied();
+                assert_eq!(
+                    s.latest().unwrap(),
+                    last,
+                    "{} in [{}, {maxt}]",
+                    s.labels(),
+                    maxt - width
+                );
+                want.extend(last.map(|p| (s.labels().clone(), p)));
+            }
+            let got = db.select_latest(&[name("requests_total")], maxt - width, maxt).unwrap();
+            assert_eq!(got, want, "[{}, {maxt}]", maxt - width);
+        }
+    }
+}
