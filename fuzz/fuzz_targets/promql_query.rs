@@ -1,7 +1,7 @@
 #![no_main]
 //! Any query text, evaluated as an instant and a small range query over a
 //! few series: parsed and evaluated, or refused with an error; never a
-//! panic.
+//! panic; and the same answer with and without the series-major batch.
 use libfuzzer_sys::fuzz_target;
 use nines_promql::{Engine, MemStorage};
 
@@ -27,6 +27,19 @@ fuzz_target!(|data: &[u8]| {
         max_samples: 100_000,
         ..Engine::default()
     };
-    let _ = engine.instant(&storage, query, 150_000);
-    let _ = engine.range(&storage, query, 0, 300_000, 30_000);
+    // The series-major batch and the step-by-step walk must agree
+    // whenever both answer (limits and timeouts may strike one only).
+    let stepwise = Engine {
+        series_major: false,
+        ..engine.clone()
+    };
+    if let (Ok(a), Ok(b)) = (engine.instant(&storage, query, 150_000), stepwise.instant(&storage, query, 150_000)) {
+        assert_eq!(format!("{:?}", a.value), format!("{:?}", b.value), "{query}");
+    }
+    if let (Ok(a), Ok(b)) = (
+        engine.range(&storage, query, 0, 300_000, 30_000),
+        stepwise.range(&storage, query, 0, 300_000, 30_000),
+    ) {
+        assert_eq!(format!("{:?}", a.value), format!("{:?}", b.value), "{query}");
+    }
 });

@@ -1,9 +1,9 @@
 //! Query latency, side by side: the same 24 h of data (10,000 series of
 //! 15 s counters and classic histogram buckets) is remote-written in time
 //! order to a running `nines serve` and to Debian's Prometheus
-//! (`--web.enable-remote-write-receiver`), each pinned to one core; then
-//! each query runs several times against both over HTTP and the median
-//! latency is reported with the ratio.
+//! (`--web.enable-remote-write-receiver`), each pinned to one core; once
+//! the server is idle again, each query runs several times against both
+//! over HTTP and the median latency is reported with the ratio.
 //!
 //! Run (release build of nines is used):
 //!   taskset -c 0 cargo bench -p nines --bench query_e2e -- [--hours 24] [--runs 5]
@@ -15,7 +15,7 @@ use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use support::prompb::{encode_labels, encode_series, SeriesRef};
-use support::{free_port, rss_mib, spawn_ready};
+use support::{clock_ticks, cpu_seconds, free_port, rss_mib, spawn_ready};
 
 const STEP: i64 = 15_000;
 
@@ -178,6 +178,23 @@ fn start_peer(peer: &str, cpu: &str, dir: &std::path::Path) -> (Child, String) {
     (spawn_ready(cmd, peer, &base), base)
 }
 
+/// Waits until the server has finished the work loading left behind
+/// (head compaction, WAL sync): under 20 ms of CPU over a second, or two
+/// minutes at most. Both peers are measured idle.
+fn settle(pid: u32) {
+    let ticks = clock_ticks();
+    let t0 = Instant::now();
+    let mut before = cpu_seconds(pid, ticks);
+    while t0.elapsed() < Duration::from_secs(120) {
+        std::thread::sleep(Duration::from_secs(1));
+        let now = cpu_seconds(pid, ticks);
+        if now - before < 0.02 {
+            break;
+        }
+        before = now;
+    }
+}
+
 fn timed(base: &str, path: &str, params: &[(&str, String)]) -> Duration {
     let mut req = ureq::get(&format!("{base}{path}"));
     for (k, v) in params {
@@ -264,6 +281,7 @@ fn main() {
         let t0 = Instant::now();
         load(&base, start, points, &labels, &kinds);
         println!("{peer}: loaded in {:.1} s", t0.elapsed().as_secs_f64());
+        settle(child.id());
         let mut row = Vec::new();
         for (k, (name, path, params)) in queries.iter().enumerate() {
             if a.only.is_some_and(|o| o != k) {
