@@ -6,8 +6,14 @@ use libfuzzer_sys::fuzz_target;
 use nines_tsdb::chunk::{decode_any, encode_compact, Encoding};
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&first, rest)) = data.split_first() else { return };
-    let encoding = if first & 1 == 0 { Encoding::Xor } else { Encoding::Packed };
+    let Some((&first, rest)) = data.split_first() else {
+        return;
+    };
+    let encoding = if first & 1 == 0 {
+        Encoding::Xor
+    } else {
+        Encoding::Packed
+    };
     if let Ok(samples) = decode_any(encoding, rest, 0) {
         if samples.windows(2).all(|w| w[0].0 < w[1].0) {
             let (enc, bytes) = encode_compact(&samples, None);
