@@ -26,6 +26,22 @@ type SeriesChunks = (CompactLabels, Vec<ClosedChunk>);
 /// when it has samples in the range (known without decoding).
 type PickedSeries = (CompactLabels, Vec<ClosedChunk>, Option<(i64, f64)>);
 /// A series' labels with decoded samples.
+/// References to a head series' chunks; `open_last` is the open chunk's
+/// newest sample, which `chunks_in` puts last.
+fn head_refs(chunks: Vec<ClosedChunk>, open_last: Option<(i64, f64)>) -> Vec<ChunkRef> {
+    let n = chunks.len();
+    chunks
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| ChunkRef {
+            min_t: c.min_t,
+            max_t: c.max_t,
+            data: ChunkData::Shared(c.encoding, c.data),
+            last: if i + 1 == n { open_last } else { None },
+        })
+        .collect()
+}
+
 type SeriesChunksOwned = (CompactLabels, Vec<(i64, f64)>);
 /// Series per series record in a checkpoint, to keep records bounded.
 const CHECKPOINT_SERIES_PER_RECORD: usize = 10_000;
@@ -664,15 +680,10 @@ impl Db {
                     .collect()
             };
             for (labels, chunks, last) in picked {
-                let n = chunks.len();
-                let refs = chunks.into_iter().enumerate().map(|(i, c)| ChunkRef {
-                    min_t: c.min_t,
-                    max_t: c.max_t,
-                    data: ChunkData::Shared(c.encoding, c.data),
-                    // The open chunk comes last.
-                    last: if i + 1 == n { last } else { None },
-                });
-                by_labels.entry(labels.to_labels()).or_default().extend(refs);
+                by_labels
+                    .entry(labels.to_labels())
+                    .or_default()
+                    .extend(head_refs(chunks, last));
             }
         }
         Ok(by_labels
@@ -721,16 +732,7 @@ impl Db {
         }
         out.extend(known.into_iter().map(|(l, p)| (l.to_labels(), p)));
         for (labels, chunks) in decode {
-            let refs = chunks
-                .into_iter()
-                .map(|c| ChunkRef {
-                    min_t: c.min_t,
-                    max_t: c.max_t,
-                    data: ChunkData::Shared(c.encoding, c.data),
-                    last: None,
-                })
-                .collect();
-            let series = Series::new(labels.to_labels(), refs, mint, maxt);
+            let series = Series::new(labels.to_labels(), head_refs(chunks, None), mint, maxt);
             if let Some(p) = series.latest()? {
                 out.push((series.into_labels(), p));
             }

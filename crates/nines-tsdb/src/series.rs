@@ -72,7 +72,7 @@ impl Series {
     /// The newest sample in the query range. Reading a series "now" from
     /// the head decodes nothing: the open chunk knows its newest sample.
     pub fn latest(&self) -> Result<Option<(i64, f64)>> {
-        let disjoint = self.chunks.windows(2).all(|w| w[0].max_t < w[1].min_t);
+        let disjoint = self.disjoint();
         if !disjoint {
             return Ok(self.merged()?.last().copied());
         }
@@ -102,7 +102,7 @@ impl Series {
     /// timestamps. Data from overlapping sources (a backfilled block over
     /// another) is merged; on equal timestamps the first source wins.
     pub fn iter(&self) -> SeriesIter<'_> {
-        let disjoint = self.chunks.windows(2).all(|w| w[0].max_t < w[1].min_t);
+        let disjoint = self.disjoint();
         if disjoint {
             SeriesIter(IterState::Stream {
                 chunks: &self.chunks,
@@ -129,7 +129,7 @@ impl Series {
     /// Appends the samples in range to `out`, as [`Series::iter`] yields
     /// them; callers reuse one buffer for series after series.
     pub fn decode_into(&self, out: &mut Vec<(i64, f64)>) -> Result<()> {
-        let disjoint = self.chunks.windows(2).all(|w| w[0].max_t < w[1].min_t);
+        let disjoint = self.disjoint();
         if !disjoint {
             out.extend(self.merged()?);
             return Ok(());
@@ -144,6 +144,11 @@ impl Series {
             }
         }
         Ok(())
+    }
+
+    /// Whether no two chunks overlap in time, so they can be read in turn.
+    fn disjoint(&self) -> bool {
+        self.chunks.windows(2).all(|w| w[0].max_t < w[1].min_t)
     }
 
     fn merged(&self) -> Result<Vec<(i64, f64)>> {
