@@ -59,8 +59,9 @@ fn storage_error(e: nines_tsdb::Error) -> EvalError {
     EvalError::Storage(e.to_string())
 }
 
-fn to_labels(s: nines_tsdb::Series) -> Labels {
-    s.into_labels().into_pairs().collect()
+/// The engine's labels, read straight from the store's form.
+fn to_labels(labels: &nines_tsdb::SeriesLabels) -> Labels {
+    labels.pairs().map(|(n, v)| (n.to_string(), v.to_string())).collect()
 }
 
 impl Queryable for Db {
@@ -70,7 +71,7 @@ impl Queryable for Db {
             .into_iter()
             .map(|s| {
                 let points = s.samples().map_err(storage_error)?;
-                Ok(Series::new(to_labels(s), points))
+                Ok(Series::new(to_labels(s.series_labels()), points))
             })
             .collect()
     }
@@ -86,7 +87,7 @@ impl Queryable for Db {
         for s in Db::select(self, matchers, mint, maxt).map_err(storage_error)? {
             points.clear();
             s.decode_into(&mut points).map_err(storage_error)?;
-            f(to_labels(s), &points)?;
+            f(to_labels(s.series_labels()), &points)?;
         }
         Ok(())
     }
@@ -99,7 +100,7 @@ impl Queryable for Db {
         f: &mut LatestVisitor<'_>,
     ) -> Result<(), EvalError> {
         for (labels, latest) in Db::select_latest(self, matchers, mint, maxt).map_err(storage_error)? {
-            f(labels.into_pairs().collect(), Some(latest))?;
+            f(to_labels(&labels), Some(latest))?;
         }
         Ok(())
     }

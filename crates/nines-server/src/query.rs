@@ -11,7 +11,7 @@ pub fn select_union(db: &Db, selectors: &[Selector], mint: i64, maxt: i64) -> ni
     let mut out: BTreeMap<Labels, Series> = BTreeMap::new();
     for alternative in selectors.iter().flatten() {
         for s in db.select(alternative, mint, maxt)? {
-            out.entry(s.labels().clone()).or_insert(s);
+            out.entry(s.labels()).or_insert(s);
         }
     }
     Ok(out.into_values().collect())

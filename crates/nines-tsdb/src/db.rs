@@ -15,7 +15,7 @@ use crate::error::{io_err, Error, Result};
 use crate::head::{ClosedChunk, Head, Rejection, Verdict};
 use crate::labels::{check_sorted_pairs, hash_bytes, CompactLabels, Labels};
 use crate::matcher::Matcher;
-use crate::series::{ChunkData, ChunkRef, Series};
+use crate::series::{ChunkData, ChunkRef, Series, SeriesLabels};
 use crate::wal::{self, Record, Wal};
 
 const HOUR: i64 = 3_600_000;
@@ -637,12 +637,41 @@ impl Db {
     /// Series matching every matcher with samples in `[mint, maxt]`, sorted
     /// by labels, one per label set across head and blocks.
     pub fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<Series>> {
-        let mut by_labels: BTreeMap<Labels, Vec<ChunkRef>> = BTreeMap::new();
-        let blocks: Vec<Arc<Block>> = self.blocks.read().clone();
-        for b in blocks
+        let blocks: Vec<Arc<Block>> = self
+            .blocks
+            .read()
             .iter()
             .filter(|b| b.meta().max_time >= mint && b.meta().min_time <= maxt)
-        {
+            .cloned()
+            .collect();
+        // Under the lock only cheap clones (chunks and labels are shared);
+        // ordering and building waits until ingestion can go on.
+        let mut picked: Vec<PickedSeries> = {
+            let st = self.state.lock();
+            st.head
+                .select(matchers)
+                .into_iter()
+                .filter_map(|id| {
+                    let s = st.head.series[id as usize].as_ref()?;
+                    let chunks = s.chunks_in(mint, maxt);
+                    let last = s.open_last_in(mint, maxt);
+                    (!chunks.is_empty()).then(|| (s.labels.clone(), chunks, last))
+                })
+                .collect()
+        };
+        if blocks.is_empty() {
+            // The head holds each label set once: sorting is all it takes,
+            // and the packed labels go out as they are.
+            picked.sort_unstable_by(|a, b| a.0.cmp_labels(&b.0));
+            return Ok(picked
+                .into_iter()
+                .map(|(labels, chunks, last)| {
+                    Series::new(SeriesLabels::packed(labels), head_refs(chunks, last), mint, maxt)
+                })
+                .collect());
+        }
+        let mut by_labels: BTreeMap<Labels, Vec<ChunkRef>> = BTreeMap::new();
+        for b in &blocks {
             for id in b.select(matchers) {
                 let refs: Vec<ChunkRef> = b
                     .series_chunks(id)
@@ -663,32 +692,15 @@ impl Db {
                 }
             }
         }
-        {
-            // Under the lock only cheap clones (chunks are shared, labels one
-            // allocation); building label sets waits until ingestion can go on.
-            let picked: Vec<PickedSeries> = {
-                let st = self.state.lock();
-                st.head
-                    .select(matchers)
-                    .into_iter()
-                    .filter_map(|id| {
-                        let s = st.head.series[id as usize].as_ref()?;
-                        let chunks = s.chunks_in(mint, maxt);
-                        let last = s.open_last_in(mint, maxt);
-                        (!chunks.is_empty()).then(|| (s.labels.clone(), chunks, last))
-                    })
-                    .collect()
-            };
-            for (labels, chunks, last) in picked {
-                by_labels
-                    .entry(labels.to_labels())
-                    .or_default()
-                    .extend(head_refs(chunks, last));
-            }
+        for (labels, chunks, last) in picked {
+            by_labels
+                .entry(labels.to_labels())
+                .or_default()
+                .extend(head_refs(chunks, last));
         }
         Ok(by_labels
             .into_iter()
-            .map(|(l, c)| Series::new(l, c, mint, maxt))
+            .map(|(l, c)| Series::new(SeriesLabels::built(l), c, mint, maxt))
             .collect())
     }
 
@@ -696,7 +708,7 @@ impl Db {
     /// markers included), sorted by labels: what an instant selector reads.
     /// When no block overlaps the range and a head series' open chunk ends
     /// inside it, nothing is copied or decoded.
-    pub fn select_latest(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<(Labels, (i64, f64))>> {
+    pub fn select_latest(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<(SeriesLabels, (i64, f64))>> {
         let in_blocks = self
             .blocks
             .read()
@@ -706,7 +718,7 @@ impl Db {
         if in_blocks {
             for s in self.select(matchers, mint, maxt)? {
                 if let Some(p) = s.latest()? {
-                    out.push((s.into_labels(), p));
+                    out.push((s.into_series_labels(), p));
                 }
             }
             return Ok(out);
@@ -730,15 +742,20 @@ impl Db {
                 }
             }
         }
-        out.extend(known.into_iter().map(|(l, p)| (l.to_labels(), p)));
+        let mut found: Vec<(CompactLabels, (i64, f64))> = known;
         for (labels, chunks) in decode {
-            let series = Series::new(labels.to_labels(), head_refs(chunks, None), mint, maxt);
+            let series = Series::new(
+                SeriesLabels::packed(labels.clone()),
+                head_refs(chunks, None),
+                mint,
+                maxt,
+            );
             if let Some(p) = series.latest()? {
-                out.push((series.into_labels(), p));
+                found.push((labels, p));
             }
         }
-        out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        Ok(out)
+        found.sort_unstable_by(|a, b| a.0.cmp_labels(&b.0));
+        Ok(found.into_iter().map(|(l, p)| (SeriesLabels::packed(l), p)).collect())
     }
 
     /// Label names, sorted. Without matchers every name in the head and in

@@ -98,7 +98,7 @@ impl MemSeries {
                     min_t: o.min_time(),
                     max_t: o.max_time(),
                     encoding: Encoding::Xor,
-                    data: o.to_bytes().into(),
+                    data: o.to_shared(),
                 });
             }
         }

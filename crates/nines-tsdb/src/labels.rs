@@ -164,15 +164,16 @@ pub(crate) fn hash_bytes(packed: &[u8]) -> u64 {
 }
 
 /// A label set packed into one allocation: length-prefixed name, value,
-/// name, value... The head keeps one per series to stay small.
+/// name, value... The head keeps one per series to stay small; it is
+/// shared, so a query takes it out of the head without copying.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct CompactLabels(Box<[u8]>);
+pub(crate) struct CompactLabels(std::sync::Arc<[u8]>);
 
 impl CompactLabels {
     pub(crate) fn encode<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> Self {
         let mut buf = Vec::with_capacity(64);
         Self::encode_into(&mut buf, pairs);
-        Self(buf.into_boxed_slice())
+        Self(buf.into())
     }
 
     /// Packs pairs into `buf` (cleared first), for lookups without an
@@ -225,8 +226,14 @@ impl CompactLabels {
         )
     }
 
+    /// Orders as the [`Labels`] they stand for do, without building them.
+    pub(crate) fn cmp_labels(&self, other: &Self) -> std::cmp::Ordering {
+        self.pairs().cmp(other.pairs())
+    }
+
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.0.len()
+        // The bytes and the two reference counts.
+        self.0.len() + 16
     }
 }
 

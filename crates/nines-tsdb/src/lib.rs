@@ -32,7 +32,7 @@ pub use error::{Error, Result};
 pub use head::Rejection;
 pub use labels::{check_sorted_pairs, is_valid_label_name, is_valid_metric_name, Label, Labels, METRIC_NAME};
 pub use matcher::{MatchOp, Matcher};
-pub use series::{Series, SeriesIter};
+pub use series::{Series, SeriesIter, SeriesLabels};
 pub use wal::ReplayReport;
 
 /// The special NaN Prometheus writes to mark a series as stale.

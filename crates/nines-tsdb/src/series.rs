@@ -6,7 +6,54 @@ use std::sync::Arc;
 use crate::block::Block;
 use crate::chunk::{ChunkIter, Encoding};
 use crate::error::Result;
-use crate::labels::Labels;
+use crate::labels::{CompactLabels, Labels};
+
+/// A selected series' labels: as a block decoded them, or still packed as
+/// the head keeps them, built only if asked for (a query engine reads the
+/// pairs straight into its own form).
+#[derive(Debug, Clone)]
+pub struct SeriesLabels(Held);
+
+#[derive(Debug, Clone)]
+enum Held {
+    Built(Labels),
+    Packed(CompactLabels),
+}
+
+impl SeriesLabels {
+    pub(crate) fn built(labels: Labels) -> Self {
+        Self(Held::Built(labels))
+    }
+
+    pub(crate) fn packed(labels: CompactLabels) -> Self {
+        Self(Held::Packed(labels))
+    }
+
+    /// The name/value pairs in name order, building nothing.
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        let (built, packed) = match &self.0 {
+            Held::Built(l) => (Some(l.pairs()), None),
+            Held::Packed(p) => (None, Some(p.pairs())),
+        };
+        built.into_iter().flatten().chain(packed.into_iter().flatten())
+    }
+
+    /// The label set, built.
+    pub fn to_labels(&self) -> Labels {
+        match &self.0 {
+            Held::Built(l) => l.clone(),
+            Held::Packed(p) => p.to_labels(),
+        }
+    }
+
+    /// The label set, taken.
+    pub fn into_labels(self) -> Labels {
+        match self.0 {
+            Held::Built(l) => l,
+            Held::Packed(p) => p.to_labels(),
+        }
+    }
+}
 
 /// Where a chunk's bytes are.
 #[derive(Debug, Clone)]
@@ -42,14 +89,14 @@ impl ChunkRef {
 /// One series selected by a query, limited to the query's time range.
 #[derive(Debug, Clone)]
 pub struct Series {
-    labels: Labels,
+    labels: SeriesLabels,
     chunks: Vec<ChunkRef>,
     mint: i64,
     maxt: i64,
 }
 
 impl Series {
-    pub(crate) fn new(labels: Labels, mut chunks: Vec<ChunkRef>, mint: i64, maxt: i64) -> Self {
+    pub(crate) fn new(labels: SeriesLabels, mut chunks: Vec<ChunkRef>, mint: i64, maxt: i64) -> Self {
         chunks.sort_by_key(|c| (c.min_t, c.max_t));
         Self {
             labels,
@@ -59,13 +106,23 @@ impl Series {
         }
     }
 
-    /// The series' labels.
-    pub fn labels(&self) -> &Labels {
-        &self.labels
+    /// The series' labels, built.
+    pub fn labels(&self) -> Labels {
+        self.labels.to_labels()
     }
 
     /// The series' labels, taken.
     pub fn into_labels(self) -> Labels {
+        self.labels.into_labels()
+    }
+
+    /// The series' labels as selected, to read without building them.
+    pub fn series_labels(&self) -> &SeriesLabels {
+        &self.labels
+    }
+
+    /// The series' labels as selected, taken.
+    pub fn into_series_labels(self) -> SeriesLabels {
         self.labels
     }
 
@@ -135,13 +192,7 @@ impl Series {
             return Ok(());
         }
         for c in &self.chunks {
-            let inside = c.min_t >= self.mint && c.max_t <= self.maxt;
-            for s in c.samples()? {
-                let s = s?;
-                if inside || (s.0 >= self.mint && s.0 <= self.maxt) {
-                    out.push(s);
-                }
-            }
+            c.samples()?.decode_range_into(self.mint, self.maxt, out)?;
         }
         Ok(())
     }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use nines_clock::{ManualClock, SharedClock};
-use nines_tsdb::{Db, MatchOp, Matcher, Options, SeriesSamples};
+use nines_tsdb::{Db, Labels, MatchOp, Matcher, Options, SeriesSamples};
 
 const H: i64 = 3_600_000;
 
@@ -346,6 +346,31 @@ fn matchers_select_like_a_brute_force_scan_across_head_and_blocks() {
         for s in db.select(&m, i64::MIN, i64::MAX).unwrap() {
             assert_eq!(s.samples().unwrap().len(), 2, "both the block and the head contribute");
         }
+        // The head alone (no block overlaps) answers in the same label order.
+        let head_only = db.select(&m, 3 * H, i64::MAX).unwrap();
+        let labels: Vec<Labels> = head_only.iter().map(|s| s.labels()).collect();
+        let all_ranges: Vec<Labels> = db
+            .select(&m, i64::MIN, i64::MAX)
+            .unwrap()
+            .iter()
+            .map(|s| s.labels())
+            .collect();
+        assert_eq!(labels, all_ranges, "{m:?}");
+        assert!(labels.windows(2).all(|w| w[0] < w[1]), "{m:?}");
+        for s in &head_only {
+            let pairs: Vec<(String, String)> = s
+                .series_labels()
+                .pairs()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect();
+            let built: Vec<(String, String)> = s
+                .labels()
+                .pairs()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect();
+            assert_eq!(pairs, built);
+            assert_eq!(s.samples().unwrap(), vec![(3 * H, 1.0)]);
+        }
     }
 }
 
@@ -511,9 +536,14 @@ fn latest_agrees_with_the_last_decoded_sample_across_head_and_blocks() {
                     s.labels(),
                     maxt - width
                 );
-                want.extend(last.map(|p| (s.labels().clone(), p)));
+                want.extend(last.map(|p| (s.labels(), p)));
             }
-            let got = db.select_latest(&[name("requests_total")], maxt - width, maxt).unwrap();
+            let got: Vec<_> = db
+                .select_latest(&[name("requests_total")], maxt - width, maxt)
+                .unwrap()
+                .into_iter()
+                .map(|(l, p)| (l.into_labels(), p))
+                .collect();
             assert_eq!(got, want, "[{}, {maxt}]", maxt - width);
         }
     }
