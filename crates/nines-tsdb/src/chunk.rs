@@ -234,7 +234,15 @@ impl XorAppender {
     /// The chunk so far in one shared allocation, for a reader to decode
     /// without holding the head's lock.
     pub fn to_shared(&self) -> std::sync::Arc<[u8]> {
-        self.w.bytes.iter().copied().chain(self.w.tail()).collect()
+        match self.w.tail() {
+            None => self.w.bytes.as_slice().into(),
+            Some(tail) => {
+                let mut bytes = Vec::with_capacity(self.w.bytes.len() + 1);
+                bytes.extend_from_slice(&self.w.bytes);
+                bytes.push(tail);
+                bytes.into()
+            }
+        }
     }
 
     /// Heap bytes in use.

@@ -86,10 +86,11 @@ impl MemSeries {
 
     /// Chunks overlapping `[mint, maxt]`, the open one copied.
     pub(crate) fn chunks_in(&self, mint: i64, maxt: i64) -> Vec<ClosedChunk> {
-        let mut out: Vec<ClosedChunk> = self
-            .closed
+        // Sealed in append order, so sorted by time and disjoint.
+        let first = self.closed.partition_point(|c| c.max_t < mint);
+        let mut out: Vec<ClosedChunk> = self.closed[first..]
             .iter()
-            .filter(|c| c.max_t >= mint && c.min_t <= maxt)
+            .take_while(|c| c.min_t <= maxt)
             .cloned()
             .collect();
         if let Some(o) = &self.open {

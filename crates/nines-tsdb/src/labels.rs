@@ -156,6 +156,24 @@ pub fn check_sorted_pairs<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -
     Ok(())
 }
 
+/// The length-prefixed strings of packed labels from byte `start` on.
+fn strings_from(packed: &[u8], start: usize) -> impl Iterator<Item = &[u8]> {
+    let mut d = Decoder::new(packed.get(start..).unwrap_or_default());
+    std::iter::from_fn(move || d.len_bytes())
+}
+
+/// How many leading bytes `a` and `b` share, compared a word at a time.
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    let mut n = 0;
+    for (x, y) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
+        if x != y {
+            break;
+        }
+        n += 8;
+    }
+    n + a[n..].iter().zip(&b[n..]).take_while(|(x, y)| x == y).count()
+}
+
 /// Hash of a packed label set, the key of the head's series lookup.
 pub(crate) fn hash_bytes(packed: &[u8]) -> u64 {
     let mut h = rustc_hash::FxHasher::default();
@@ -227,8 +245,26 @@ impl CompactLabels {
     }
 
     /// Orders as the [`Labels`] they stand for do, without building them.
+    /// Pairs compare name then value, so this is the order of the strings
+    /// in turn. Strings inside the bytes both sets share are equal and
+    /// skipped unread: the series of one metric differ late, and sorting a
+    /// selection is mostly these comparisons.
     pub(crate) fn cmp_labels(&self, other: &Self) -> std::cmp::Ordering {
-        self.pairs().cmp(other.pairs())
+        let shared = common_prefix(&self.0, &other.0);
+        if shared == self.0.len() && shared == other.0.len() {
+            return std::cmp::Ordering::Equal;
+        }
+        let mut d = Decoder::new(&self.0);
+        let mut start = 0;
+        while d.position() < shared {
+            start = d.position();
+            if d.len_bytes().is_none() {
+                break;
+            }
+        }
+        // `start` is where the first string not wholly shared begins (or
+        // the last one, if all are); before it both hold the same strings.
+        strings_from(&self.0, start).cmp(strings_from(&other.0, start))
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
@@ -261,6 +297,27 @@ mod tests {
         assert!(e.contains("no metric name"), "{e}");
         let e = Labels::new([("__name__", "a-b")]).unwrap_err().to_string();
         assert!(e.contains("invalid metric name"), "{e}");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn packed_labels_order_as_built_ones(
+            a in proptest::collection::btree_map("[a-c_]{1,3}", "[a-c\u{0}\u{80}-\u{ff}]{0,3}", 0..4),
+            b in proptest::collection::btree_map("[a-c_]{1,3}", "[a-c\u{0}\u{80}-\u{ff}]{0,3}", 0..4),
+            long in 0usize..200,
+        ) {
+            // Long values make multi-byte length prefixes.
+            let build = |m: &std::collections::BTreeMap<String, String>| {
+                let mut pairs: Vec<(String, String)> = m.clone().into_iter().collect();
+                pairs.push(("__name__".into(), format!("m{}", "x".repeat(long))));
+                Labels::new(pairs).unwrap()
+            };
+            let (la, lb) = (build(&a), build(&b));
+            let (ca, cb) = (CompactLabels::encode(la.pairs()), CompactLabels::encode(lb.pairs()));
+            proptest::prop_assert_eq!(ca.cmp_labels(&cb), la.cmp(&lb));
+            proptest::prop_assert_eq!(cb.cmp_labels(&ca), lb.cmp(&la));
+            proptest::prop_assert_eq!(ca.cmp_labels(&ca), std::cmp::Ordering::Equal);
+        }
     }
 
     #[test]
