@@ -501,6 +501,8 @@ impl Encoding {
 pub enum ChunkIter<'a> {
     /// Decoded as it goes.
     Xor(XorIter<'a>),
+    /// Packed, not decoded yet: `(bytes, first timestamp)`.
+    Packed(&'a [u8], i64),
     /// Decoded up front.
     Decoded(std::vec::IntoIter<(i64, f64)>),
 }
@@ -511,7 +513,7 @@ impl ChunkIter<'_> {
     pub fn new(encoding: Encoding, bytes: &[u8], min_t: i64) -> Result<ChunkIter<'_>> {
         Ok(match encoding {
             Encoding::Xor => ChunkIter::Xor(XorIter::new(bytes)?),
-            Encoding::Packed => ChunkIter::Decoded(crate::packed::decode(bytes, min_t)?.into_iter()),
+            Encoding::Packed => ChunkIter::Packed(bytes, min_t),
         })
     }
 }
@@ -521,6 +523,19 @@ impl ChunkIter<'_> {
     pub fn decode_range_into(self, mint: i64, maxt: i64, out: &mut Vec<(i64, f64)>) -> Result<()> {
         match self {
             ChunkIter::Xor(it) => it.decode_range_into(mint, maxt, out),
+            ChunkIter::Packed(bytes, min_t) => {
+                let start = out.len();
+                crate::packed::decode_into(bytes, min_t, out)?;
+                let mut kept = start;
+                for i in start..out.len() {
+                    if out[i].0 >= mint && out[i].0 <= maxt {
+                        out[kept] = out[i];
+                        kept += 1;
+                    }
+                }
+                out.truncate(kept);
+                Ok(())
+            }
             ChunkIter::Decoded(it) => {
                 out.extend(it.filter(|s| s.0 >= mint && s.0 <= maxt));
                 Ok(())
@@ -535,6 +550,18 @@ impl Iterator for ChunkIter<'_> {
     fn next(&mut self) -> Option<Self::Item> {
         match self {
             ChunkIter::Xor(it) => it.next(),
+            ChunkIter::Packed(bytes, min_t) => match crate::packed::decode(bytes, *min_t) {
+                Ok(samples) => {
+                    let mut it = samples.into_iter();
+                    let first = it.next();
+                    *self = ChunkIter::Decoded(it);
+                    first.map(Ok)
+                }
+                Err(e) => {
+                    *self = ChunkIter::Decoded(Vec::new().into_iter());
+                    Some(Err(e))
+                }
+            },
             ChunkIter::Decoded(it) => it.next().map(Ok),
         }
     }

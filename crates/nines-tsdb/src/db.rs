@@ -22,26 +22,9 @@ const HOUR: i64 = 3_600_000;
 
 /// A series' labels with head chunks copied out for writing a block.
 type SeriesChunks = (CompactLabels, Vec<ClosedChunk>);
-/// A head series' labels and chunks, with the open chunk's newest sample
-/// when it has samples in the range (known without decoding).
-type PickedSeries = (CompactLabels, Vec<ClosedChunk>, Option<(i64, f64)>);
+/// A head series' labels and references to its chunks in a query's range.
+type PickedSeries = (CompactLabels, Vec<ChunkRef>);
 /// A series' labels with decoded samples.
-/// References to a head series' chunks; `open_last` is the open chunk's
-/// newest sample, which `chunks_in` puts last.
-fn head_refs(chunks: Vec<ClosedChunk>, open_last: Option<(i64, f64)>) -> Vec<ChunkRef> {
-    let n = chunks.len();
-    chunks
-        .into_iter()
-        .enumerate()
-        .map(|(i, c)| ChunkRef {
-            min_t: c.min_t,
-            max_t: c.max_t,
-            data: ChunkData::Shared(c.encoding, c.data),
-            last: if i + 1 == n { open_last } else { None },
-        })
-        .collect()
-}
-
 type SeriesChunksOwned = (CompactLabels, Vec<(i64, f64)>);
 /// Series per series record in a checkpoint, to keep records bounded.
 const CHECKPOINT_SERIES_PER_RECORD: usize = 10_000;
@@ -653,9 +636,8 @@ impl Db {
                 .into_iter()
                 .filter_map(|id| {
                     let s = st.head.series[id as usize].as_ref()?;
-                    let chunks = s.chunks_in(mint, maxt);
-                    let last = s.open_last_in(mint, maxt);
-                    (!chunks.is_empty()).then(|| (s.labels.clone(), chunks, last))
+                    let refs = s.refs_in(mint, maxt);
+                    (!refs.is_empty()).then(|| (s.labels.clone(), refs))
                 })
                 .collect()
         };
@@ -665,9 +647,7 @@ impl Db {
             picked.sort_unstable_by(|a, b| a.0.cmp_labels(&b.0));
             return Ok(picked
                 .into_iter()
-                .map(|(labels, chunks, last)| {
-                    Series::new(SeriesLabels::packed(labels), head_refs(chunks, last), mint, maxt)
-                })
+                .map(|(labels, refs)| Series::new(SeriesLabels::packed(labels), refs, mint, maxt))
                 .collect());
         }
         let mut by_labels: BTreeMap<Labels, Vec<ChunkRef>> = BTreeMap::new();
@@ -692,11 +672,8 @@ impl Db {
                 }
             }
         }
-        for (labels, chunks, last) in picked {
-            by_labels
-                .entry(labels.to_labels())
-                .or_default()
-                .extend(head_refs(chunks, last));
+        for (labels, refs) in picked {
+            by_labels.entry(labels.to_labels()).or_default().extend(refs);
         }
         Ok(by_labels
             .into_iter()
@@ -724,7 +701,7 @@ impl Db {
             return Ok(out);
         }
         let mut known: Vec<(CompactLabels, (i64, f64))> = Vec::new();
-        let mut decode: Vec<(CompactLabels, Vec<ClosedChunk>)> = Vec::new();
+        let mut decode: Vec<PickedSeries> = Vec::new();
         {
             let st = self.state.lock();
             for id in st.head.select(matchers) {
@@ -734,22 +711,17 @@ impl Db {
                 match s.open_last_in(mint, maxt).filter(|p| p.0 <= maxt) {
                     Some(p) => known.push((s.labels.clone(), p)),
                     None => {
-                        let chunks = s.chunks_in(mint, maxt);
-                        if !chunks.is_empty() {
-                            decode.push((s.labels.clone(), chunks));
+                        let refs = s.refs_in(mint, maxt);
+                        if !refs.is_empty() {
+                            decode.push((s.labels.clone(), refs));
                         }
                     }
                 }
             }
         }
         let mut found: Vec<(CompactLabels, (i64, f64))> = known;
-        for (labels, chunks) in decode {
-            let series = Series::new(
-                SeriesLabels::packed(labels.clone()),
-                head_refs(chunks, None),
-                mint,
-                maxt,
-            );
+        for (labels, refs) in decode {
+            let series = Series::new(SeriesLabels::packed(labels.clone()), refs, mint, maxt);
             if let Some(p) = series.latest()? {
                 found.push((labels, p));
             }

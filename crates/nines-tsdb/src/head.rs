@@ -10,6 +10,7 @@ use crate::error::Result;
 use crate::labels::{hash_bytes, CompactLabels};
 use crate::matcher::Matcher;
 use crate::postings::Postings;
+use crate::series::{ChunkData, ChunkRef};
 
 /// `next_hint` when there is none.
 const NO_HINT: u32 = u32::MAX;
@@ -84,24 +85,51 @@ impl MemSeries {
         !self.closed.is_empty() || self.open.as_ref().is_some_and(|o| !o.is_empty())
     }
 
+    /// Sealed chunks overlapping `[mint, maxt]`. They are sealed in append
+    /// order, so sorted by time and disjoint: a binary search finds them.
+    fn closed_in(&self, mint: i64, maxt: i64) -> impl Iterator<Item = &ClosedChunk> {
+        let first = self.closed.partition_point(|c| c.max_t < mint);
+        self.closed[first..].iter().take_while(move |c| c.min_t <= maxt)
+    }
+
+    /// The open chunk, if it has samples and overlaps `[mint, maxt]`.
+    fn open_in(&self, mint: i64, maxt: i64) -> Option<&XorAppender> {
+        self.open
+            .as_ref()
+            .filter(|o| !o.is_empty() && o.max_time() >= mint && o.min_time() <= maxt)
+    }
+
     /// Chunks overlapping `[mint, maxt]`, the open one copied.
     pub(crate) fn chunks_in(&self, mint: i64, maxt: i64) -> Vec<ClosedChunk> {
-        // Sealed in append order, so sorted by time and disjoint.
-        let first = self.closed.partition_point(|c| c.max_t < mint);
-        let mut out: Vec<ClosedChunk> = self.closed[first..]
-            .iter()
-            .take_while(|c| c.min_t <= maxt)
-            .cloned()
-            .collect();
-        if let Some(o) = &self.open {
-            if !o.is_empty() && o.max_time() >= mint && o.min_time() <= maxt {
-                out.push(ClosedChunk {
-                    min_t: o.min_time(),
-                    max_t: o.max_time(),
-                    encoding: Encoding::Xor,
-                    data: o.to_shared(),
-                });
-            }
+        let mut out: Vec<ClosedChunk> = self.closed_in(mint, maxt).cloned().collect();
+        if let Some(o) = self.open_in(mint, maxt) {
+            out.push(ClosedChunk {
+                min_t: o.min_time(),
+                max_t: o.max_time(),
+                encoding: Encoding::Xor,
+                data: o.to_shared(),
+            });
+        }
+        out
+    }
+
+    /// What a query reads of [`MemSeries::chunks_in`]: references, the
+    /// open chunk's carrying its newest sample (known without decoding).
+    pub(crate) fn refs_in(&self, mint: i64, maxt: i64) -> Vec<ChunkRef> {
+        let reference = |c: &ClosedChunk| ChunkRef {
+            min_t: c.min_t,
+            max_t: c.max_t,
+            data: ChunkData::Shared(c.encoding, c.data.clone()),
+            last: None,
+        };
+        let mut out: Vec<ChunkRef> = self.closed_in(mint, maxt).map(reference).collect();
+        if let Some(o) = self.open_in(mint, maxt) {
+            out.push(ChunkRef {
+                min_t: o.min_time(),
+                max_t: o.max_time(),
+                data: ChunkData::Shared(Encoding::Xor, o.to_shared()),
+                last: Some((o.max_time(), f64::from_bits(o.last_value_bits()))),
+            });
         }
         out
     }
@@ -109,9 +137,8 @@ impl MemSeries {
     /// The open chunk's newest sample, if the open chunk has samples in
     /// `[mint, maxt]` (it is then the last of [`MemSeries::chunks_in`]).
     pub(crate) fn open_last_in(&self, mint: i64, maxt: i64) -> Option<(i64, f64)> {
-        let o = self.open.as_ref()?;
-        (!o.is_empty() && o.max_time() >= mint && o.min_time() <= maxt)
-            .then(|| (o.max_time(), f64::from_bits(o.last_value_bits())))
+        self.open_in(mint, maxt)
+            .map(|o| (o.max_time(), f64::from_bits(o.last_value_bits())))
     }
 
     fn heap_bytes(&self) -> usize {

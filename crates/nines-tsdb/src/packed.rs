@@ -97,19 +97,20 @@ fn simple8b_pack(values: &[u64], out: &mut Vec<u8>) -> Option<()> {
     Some(())
 }
 
-/// Reads `n` Simple-8b values.
-fn simple8b_unpack(d: &mut Decoder<'_>, n: usize, out: &mut Vec<u64>) -> Option<()> {
-    out.clear();
-    while out.len() < n {
+/// Reads `n` Simple-8b values, handing each to `emit`.
+fn simple8b_unpack(d: &mut Decoder<'_>, n: usize, emit: &mut impl FnMut(u64)) -> Option<()> {
+    let mut done = 0;
+    while done < n {
         let word = d.u64_le()?;
         let (count, bits) = SELECTORS[(word >> 60) as usize];
-        let count = count.min(n - out.len());
+        let count = count.min(n - done);
         if bits == 0 {
-            out.extend(std::iter::repeat_n(0, count));
+            (0..count).for_each(|_| emit(0));
         } else {
             let mask = (1u64 << bits) - 1;
-            out.extend((0..count).map(|j| (word >> (j as u32 * bits)) & mask));
+            (0..count).for_each(|j| emit((word >> (j as u32 * bits)) & mask));
         }
+        done += count;
     }
     Some(())
 }
@@ -161,31 +162,42 @@ fn groups_pack(values: &[u64], out: &mut Vec<u8>) {
     }
 }
 
-/// Reads `n` group-packed values.
-fn groups_unpack(d: &mut Decoder<'_>, n: usize, out: &mut Vec<u64>) -> Option<()> {
-    out.clear();
-    while out.len() < n {
-        let count = GROUP.min(n - out.len());
+/// Reads `n` group-packed values, handing each to `emit`.
+fn groups_unpack(d: &mut Decoder<'_>, n: usize, emit: &mut impl FnMut(u64)) -> Option<()> {
+    let mut done = 0;
+    while done < n {
+        let count = GROUP.min(n - done);
         let width = u32::from(d.u8()?);
         if width > 64 {
             return None;
         }
         let bytes = d.bytes((count * width as usize).div_ceil(8))?;
         let mask = if width == 64 { u64::MAX } else { (1u64 << width) - 1 };
-        let mut acc: u128 = 0;
-        let mut filled = 0u32;
-        let mut next = bytes.iter();
-        for _ in 0..count {
-            while filled < width {
-                acc |= u128::from(*next.next()?) << filled;
-                filled += 8;
-            }
-            out.push((acc as u64) & mask);
-            acc = if width == 64 { acc >> 64 } else { acc >> width };
-            filled -= width;
+        for j in 0..count {
+            emit(bits_le(bytes, j * width as usize, width) & mask);
         }
+        done += count;
     }
     Some(())
+}
+
+/// The `width` bits at bit offset `bit` of a least-significant-first bit
+/// stream (unmasked above `width`); bits past the end read as zero.
+#[inline(always)]
+fn bits_le(bytes: &[u8], bit: usize, width: u32) -> u64 {
+    let (i, shift) = (bit / 8, (bit % 8) as u32);
+    if width + shift <= 64 {
+        if let Some(word) = bytes.get(i..i + 8) {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(word);
+            return u64::from_le_bytes(a) >> shift;
+        }
+    }
+    let mut a = [0u8; 16];
+    let rest = bytes.get(i..).unwrap_or_default();
+    let take = rest.len().min(16);
+    a[..take].copy_from_slice(&rest[..take]);
+    (u128::from_le_bytes(a) >> shift) as u64
 }
 
 /// A bitmap of which values are non-zero, then the non-zero values minus
@@ -204,23 +216,26 @@ fn sparse_pack(values: &[u64], out: &mut Vec<u8>) {
     groups_pack(&nonzero, out);
 }
 
-fn sparse_unpack(d: &mut Decoder<'_>, n: usize, out: &mut Vec<u64>) -> Option<()> {
+fn sparse_unpack(d: &mut Decoder<'_>, n: usize, emit: &mut impl FnMut(u64)) -> Option<()> {
     let bitmap = d.bytes(n.div_ceil(8))?;
     let set = bitmap.iter().map(|b| b.count_ones() as usize).sum::<usize>();
-    let mut nonzero = Vec::new();
-    groups_unpack(d, set, &mut nonzero)?;
-    let mut next = nonzero.into_iter();
-    out.clear();
-    for i in 0..n {
-        let v = if bitmap[i / 8] & (1 << (i % 8)) != 0 {
-            next.next()?.checked_add(1)?
-        } else {
-            0
-        };
-        out.push(v);
-    }
-    // A set bit beyond `n` is not something the encoder writes.
-    next.next().is_none().then_some(())
+    let is_set = |i: usize| bitmap[i / 8] & (1 << (i % 8)) != 0;
+    // Zeros up to each set bit, then its value; a set bit at or beyond `n`
+    // (not something the encoder writes) or a value of u64::MAX fails.
+    let (mut next, mut ok) = (0usize, true);
+    groups_unpack(d, set, &mut |v| {
+        while next < n && !is_set(next) {
+            emit(0);
+            next += 1;
+        }
+        match v.checked_add(1) {
+            Some(v) if next < n => emit(v),
+            _ => ok = false,
+        }
+        next += 1;
+    })?;
+    (next..n).for_each(|_| emit(0));
+    ok.then_some(())
 }
 
 const LAYOUT_SIMPLE8B: u8 = 0;
@@ -247,11 +262,13 @@ fn pack(values: &[u64], out: &mut Vec<u8>) -> Option<()> {
     }
 }
 
-fn unpack(d: &mut Decoder<'_>, n: usize, out: &mut Vec<u64>) -> Option<()> {
+/// Reads `n` values in the layout the next byte names, handing each to
+/// `emit` (exactly `n` times when it succeeds).
+fn unpack(d: &mut Decoder<'_>, n: usize, emit: &mut impl FnMut(u64)) -> Option<()> {
     match d.u8()? {
-        LAYOUT_SIMPLE8B => simple8b_unpack(d, n, out),
-        LAYOUT_GROUPS => groups_unpack(d, n, out),
-        LAYOUT_SPARSE => sparse_unpack(d, n, out),
+        LAYOUT_SIMPLE8B => simple8b_unpack(d, n, emit),
+        LAYOUT_GROUPS => groups_unpack(d, n, emit),
+        LAYOUT_SPARSE => sparse_unpack(d, n, emit),
         _ => None,
     }
 }
@@ -365,59 +382,79 @@ pub(crate) fn encode(samples: &[(i64, f64)], base_t: i64) -> Option<Vec<u8>> {
 
 /// Decodes a chunk written by [`encode`] with the same `base_t`.
 pub(crate) fn decode(bytes: &[u8], base_t: i64) -> Result<Vec<(i64, f64)>> {
-    decode_inner(bytes, base_t).ok_or(Error::Chunk("packed chunk is truncated or malformed"))
+    let mut out = Vec::new();
+    decode_into(bytes, base_t, &mut out)?;
+    Ok(out)
 }
 
-fn decode_inner(bytes: &[u8], base_t: i64) -> Option<Vec<(i64, f64)>> {
+/// Appends the samples of a chunk written by [`encode`] with the same
+/// `base_t` to `out`; on an error `out` is left as it was.
+pub(crate) fn decode_into(bytes: &[u8], base_t: i64, out: &mut Vec<(i64, f64)>) -> Result<()> {
+    let start = out.len();
+    decode_inner(bytes, base_t, out).ok_or_else(|| {
+        out.truncate(start);
+        Error::Chunk("packed chunk is truncated or malformed")
+    })
+}
+
+/// Timestamps are written into `out` first with a zero value, then the
+/// values in place: no intermediate buffers.
+fn decode_inner(bytes: &[u8], base_t: i64, out: &mut Vec<(i64, f64)>) -> Option<()> {
     let mut d = Decoder::new(bytes);
     let n = d.len(MAX_SAMPLES)?;
     if n == 0 {
-        return (d.remaining() == 0).then(Vec::new);
+        return (d.remaining() == 0).then_some(());
     }
-    let mut scratch = Vec::new();
-    let mut ts = Vec::with_capacity(n);
-    ts.push(base_t.wrapping_add(d.varint()?));
+    let start = out.len();
+    out.reserve(n);
+    let mut t = base_t.wrapping_add(d.varint()?);
+    out.push((t, 0.0));
     if n > 1 {
         let mut delta = d.varint()?;
-        ts.push(ts[0].wrapping_add(delta));
-        unpack(&mut d, n - 2, &mut scratch)?;
-        for &z in &scratch {
+        t = t.wrapping_add(delta);
+        out.push((t, 0.0));
+        unpack(&mut d, n - 2, &mut |z| {
             delta = delta.wrapping_add(unzigzag(z));
-            let last = *ts.last()?;
-            ts.push(last.wrapping_add(delta));
-        }
+            t = t.wrapping_add(delta);
+            out.push((t, 0.0));
+        })?;
     }
     let k = u32::from(d.u8()?);
     if k > MAX_DECIMALS {
         return None;
     }
+    // Dividing by 1 changes nothing, and a division per sample is most of
+    // the work left for integer series (counters).
     let scale = 10f64.powi(k as i32);
-    let mut ints = Vec::with_capacity(n);
-    ints.push(d.varint()?);
+    let value = |x: i64| if k == 0 { x as f64 } else { x as f64 / scale };
+    let samples = out.get_mut(start..)?;
+    let mut x = d.varint()?;
+    samples[0].1 = value(x);
     if n > 1 {
         let order = d.u8()?;
-        let first_delta = d.varint()?;
-        let g = i64::try_from(d.uvarint()?).ok().filter(|&g| g >= 1)?;
-        ints.push(ints[0].wrapping_add(first_delta));
-        unpack(&mut d, n - 2, &mut scratch)?;
-        let mut delta = first_delta;
-        for &z in &scratch {
-            let r = unzigzag(z).wrapping_mul(g);
-            let last = *ints.last()?;
-            match order {
-                1 => ints.push(last.wrapping_add(r)),
-                2 => {
-                    delta = delta.wrapping_add(r);
-                    ints.push(last.wrapping_add(delta));
-                }
-                _ => return None,
-            }
+        if order != 1 && order != 2 {
+            return None;
         }
+        let mut delta = d.varint()?;
+        let g = i64::try_from(d.uvarint()?).ok().filter(|&g| g >= 1)?;
+        x = x.wrapping_add(delta);
+        samples[1].1 = value(x);
+        let mut next = 2;
+        unpack(&mut d, n - 2, &mut |z| {
+            let r = unzigzag(z).wrapping_mul(g);
+            if order == 1 {
+                x = x.wrapping_add(r);
+            } else {
+                delta = delta.wrapping_add(r);
+                x = x.wrapping_add(delta);
+            }
+            if let Some(s) = samples.get_mut(next) {
+                s.1 = value(x);
+            }
+            next += 1;
+        })?;
     }
-    if d.remaining() != 0 {
-        return None;
-    }
-    Some(ts.into_iter().zip(ints).map(|(t, x)| (t, x as f64 / scale)).collect())
+    (d.remaining() == 0).then_some(())
 }
 
 #[cfg(test)]
@@ -515,9 +552,18 @@ mod tests {
                     _ => sparse_pack(&values, &mut out),
                 }
                 let mut back = Vec::new();
-                unpack(&mut Decoder::new(&out), values.len(), &mut back).unwrap();
+                unpack(&mut Decoder::new(&out), values.len(), &mut |v| back.push(v)).unwrap();
                 assert_eq!(back, values);
             }
+        }
+        // Widths past what Simple-8b holds, on every bit alignment.
+        let wide: Vec<u64> = (0..130u64).map(|i| u64::MAX - i * 0x0123_4567_89ab).collect();
+        for values in [wide.clone(), wide.iter().map(|v| v >> 3).collect()] {
+            let mut out = vec![LAYOUT_GROUPS];
+            groups_pack(&values, &mut out);
+            let mut back = Vec::new();
+            unpack(&mut Decoder::new(&out), values.len(), &mut |v| back.push(v)).unwrap();
+            assert_eq!(back, values);
         }
     }
 
