@@ -145,8 +145,13 @@ fn init_logging(level: &str, format: LogFormat) {
 
 fn check(path: &std::path::Path) -> ExitCode {
     match config::load(path) {
-        Ok(_) => {
-            println!("{}: OK", path.display());
+        Ok(c) => {
+            println!(
+                "{}: OK ({} scrape jobs, {} SLOs)",
+                path.display(),
+                c.scrape_configs.len(),
+                c.slos_loaded.len()
+            );
             ExitCode::SUCCESS
         }
         Err(problems) => {

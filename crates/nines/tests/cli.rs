@@ -16,7 +16,7 @@ fn check_accepts_the_example_config() {
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/nines.yaml");
     let (ok, out, err) = nines(&["check", "--config", example]);
     assert!(ok, "{out}{err}");
-    assert!(out.contains(": OK"), "{out}");
+    assert!(out.contains(": OK") && out.contains("2 SLOs"), "{out}");
 }
 
 #[test]
@@ -35,6 +35,23 @@ fn check_reports_every_problem_with_file_line_and_column() {
     let (ok, _, err) = nines(&["check", "--config", path.to_str().unwrap()]);
     assert!(!ok);
     assert!(err.contains(&format!("{p}:2:14: ")), "{err}");
+}
+
+#[test]
+fn check_points_at_slo_mistakes_in_slo_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nines.yaml");
+    std::fs::write(&path, "slo_files: [checkout.yaml]\n").unwrap();
+    std::fs::write(
+        dir.path().join("checkout.yaml"),
+        "slos:\n  - service: checkout\n    name: availability\n    owner: payments\n    objective: 99.9\n    window: fortnight\n    sli:\n      ratio:\n        bad: errors_total\n        total: requests_total\n",
+    )
+    .unwrap();
+    let (ok, _, err) = nines(&["check", "--config", path.to_str().unwrap()]);
+    assert!(!ok);
+    let file = dir.path().join("checkout.yaml").display().to_string();
+    assert!(err.contains(&format!("{file}:6:5: slos[0].window")), "{err}");
+    assert!(err.contains("neither a duration"), "{err}");
 }
 
 #[test]

@@ -11,6 +11,7 @@ use crate::units::{ByteSize, Duration};
 
 pub mod auth;
 pub mod scrape;
+mod slos;
 
 pub use auth::AuthConfig;
 pub use scrape::{GlobalConfig, ScrapeConfig};
@@ -33,6 +34,14 @@ pub struct Config {
     pub auth: AuthConfig,
     /// PromQL engine limits.
     pub query: QueryConfig,
+    /// SLOs written here.
+    pub slos: Vec<nines_slo::SloSpec>,
+    /// Files, or folders of `*.yaml`/`*.yml` files, with more `slos:`;
+    /// relative to this file.
+    pub slo_files: Vec<PathBuf>,
+    /// Every SLO, inline and from files, validated.
+    #[serde(skip)]
+    pub slos_loaded: Vec<nines_slo::Slo>,
 }
 
 /// `query:`
@@ -264,7 +273,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, Vec<Problem>> {
             }]
         })?
     };
-    let problems = validate(&config)
+    let mut problems = validate(&config)
         .into_iter()
         .map(|(key, message)| Problem {
             file: path.to_path_buf(),
@@ -272,6 +281,11 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, Vec<Problem>> {
             message: format!("{}: {message}", key_path(&key)),
         })
         .collect::<Vec<_>>();
+    let mut config = config;
+    match slos::collect(path, text, &config.slos, &config.slo_files) {
+        Ok(loaded) => config.slos_loaded = loaded,
+        Err(found) => problems.extend(found),
+    }
     if problems.is_empty() {
         Ok(config)
     } else {

@@ -1,0 +1,15 @@
+//! The crate's error type.
+
+/// What can go wrong in SLO maths.
+#[derive(Debug, thiserror::Error, Clone, PartialEq)]
+pub enum Error {
+    /// A timestamp outside what calendar arithmetic supports.
+    #[error("time {0} ms is outside the supported calendar range")]
+    TimeOutOfRange(i64),
+    /// An unknown IANA time zone.
+    #[error("unknown time zone {0:?} (use an IANA name such as Europe/Berlin or UTC)")]
+    UnknownTimeZone(String),
+}
+
+/// Results of this crate.
+pub type Result<T> = std::result::Result<T, Error>;

@@ -1,0 +1,41 @@
+//! SLOs for nines: specs as written in config and their validation,
+//! rolling and calendar windows, exact traffic-weighted error-budget
+//! maths, and the multiwindow multi-burn-rate alert tiers.
+//!
+//! This crate holds the rules of the domain only: no storage, no HTTP.
+
+pub mod budget;
+pub mod burn;
+mod error;
+pub mod spec;
+pub mod window;
+
+pub use budget::{burn_rate, slice_is_good, time_to_exhaustion, BudgetUse, Events, Objective, TimeBudget};
+pub use burn::{BurnTier, Severity};
+pub use error::{Error, Result};
+pub use spec::{validate_all, Budgeting, FieldProblem, Sli, Slo, SloSpec};
+pub use window::{CalendarUnit, Period, Window};
+
+/// Formats milliseconds the way configs write durations (`30d`, `1h30m`).
+pub fn format_duration(ms: i64) -> String {
+    const UNITS: [(&str, i64); 6] = [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1_000),
+        ("ms", 1),
+        ("", 0),
+    ];
+    if ms <= 0 {
+        return "0s".into();
+    }
+    let mut rest = ms;
+    let mut out = String::new();
+    for (unit, size) in UNITS.iter().filter(|(_, s)| *s > 0) {
+        if rest >= *size {
+            out.push_str(&format!("{}{unit}", rest / size));
+            rest %= size;
+        }
+    }
+    out
+}
