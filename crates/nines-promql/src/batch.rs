@@ -16,7 +16,7 @@ use promql_parser::parser::{AggregateExpr, Expr, LabelModifier, MatrixSelector, 
 use rustc_hash::FxHashMap;
 
 use crate::aggregate::{group_labels, Acc, Fold};
-use crate::engine::{at_ms, millis, offset_ms, seek, selector_matchers, Evaluator};
+use crate::engine::{millis, seek, selector_matchers, Evaluator};
 use crate::error::EvalError;
 use crate::functions::{range_function, RangeFn};
 use crate::storage::Queryable;
@@ -290,7 +290,7 @@ impl Evaluator<'_> {
         // The time each step reads at, after `@` and `offset`.
         let reads: Vec<i64> = times
             .iter()
-            .map(|&t| vs.at.as_ref().map_or(t, |a| at_ms(a, self.start, self.end)) - offset_ms(&vs.offset))
+            .map(|&t| self.shifted(vs.at.as_ref(), &vs.offset, t))
             .collect();
         let reach = match leaf {
             Leaf::Instant(_) => millis(self.engine.lookback),

@@ -641,13 +641,16 @@ impl<'e> Evaluator<'e> {
         Ok(())
     }
 
+    /// The time a selector or subquery reads for evaluation time `t`: its
+    /// `@` time if it has one, moved back by its `offset`.
+    pub(crate) fn shifted(&self, at: Option<&parser::AtModifier>, offset: &Option<parser::Offset>, t: i64) -> i64 {
+        at.map_or(t, |a| at_ms(a, self.start, self.end)) - offset_ms(offset)
+    }
+
     /// The newest sample of each series a selector sees at `t`: in the
     /// lookback window and not a staleness marker.
     fn latest(&self, vs: &parser::VectorSelector, t: i64) -> Vec<(&Labels, i64, f64)> {
-        let t = match &vs.at {
-            Some(a) => at_ms(a, self.start, self.end),
-            None => t,
-        } - offset_ms(&vs.offset);
+        let t = self.shifted(vs.at.as_ref(), &vs.offset, t);
         let lookback = millis(self.engine.lookback);
         let key = vs as *const _ as usize;
         let Some(series) = self.data.get(&key) else {
@@ -701,10 +704,7 @@ impl<'e> Evaluator<'e> {
         mut f: impl FnMut(Labels, &[(i64, f64)]),
     ) {
         let vs = &ms.vs;
-        let t = match &vs.at {
-            Some(a) => at_ms(a, self.start, self.end),
-            None => t,
-        } - offset_ms(&vs.offset);
+        let t = self.shifted(vs.at.as_ref(), &vs.offset, t);
         let range = millis(ms.range);
         let key = vs as *const _ as usize;
         let Some(series) = self.data.get(&key) else {
@@ -747,10 +747,7 @@ impl<'e> Evaluator<'e> {
     /// The range vector of a matrix selector at `t`.
     fn matrix_selector(&self, ms: &parser::MatrixSelector, t: i64) -> Vec<Series> {
         let vs = &ms.vs;
-        let t = match &vs.at {
-            Some(a) => at_ms(a, self.start, self.end),
-            None => t,
-        } - offset_ms(&vs.offset);
+        let t = self.shifted(vs.at.as_ref(), &vs.offset, t);
         let range = millis(ms.range);
         let Some(series) = self.data.get(&(vs as *const _ as usize)) else {
             return Vec::new();
@@ -772,10 +769,7 @@ impl<'e> Evaluator<'e> {
     }
 
     fn subquery(&self, sq: &parser::SubqueryExpr, t: i64) -> Result<Vec<Series>, EvalError> {
-        let t = match &sq.at {
-            Some(a) => at_ms(a, self.start, self.end),
-            None => t,
-        } - offset_ms(&sq.offset);
+        let t = self.shifted(sq.at.as_ref(), &sq.offset, t);
         let step = sq
             .step
             .map(millis)
