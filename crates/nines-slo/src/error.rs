@@ -9,6 +9,9 @@ pub enum Error {
     /// An unknown IANA time zone.
     #[error("unknown time zone {0:?} (use an IANA name such as Europe/Berlin or UTC)")]
     UnknownTimeZone(String),
+    /// The state store failed.
+    #[error(transparent)]
+    Repo(#[from] crate::repo::RepoError),
 }
 
 /// Results of this crate.

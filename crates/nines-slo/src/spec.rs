@@ -8,6 +8,7 @@ use promql_parser::parser::value::ValueType;
 use promql_parser::parser::Expr;
 use serde::Deserialize;
 
+use crate::alerts::Alerting;
 use crate::budget::Objective;
 use crate::window::{CalendarUnit, Window};
 
@@ -42,6 +43,48 @@ pub struct SloSpec {
     /// One SLO per distinct value of these labels (per route, per tenant).
     #[serde(default)]
     pub group_by: Vec<String>,
+    /// Burn-rate and budget alerts; the Workbook's tiers when not given.
+    #[serde(default)]
+    pub alerting: Option<AlertingSpec>,
+}
+
+/// `alerting:`
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertingSpec {
+    /// Fewest events in a tier's long window for it to fire (0).
+    #[serde(default)]
+    pub min_events: Option<f64>,
+    /// Per tier (`page_1h`, `page_6h`, `ticket_1d`, `ticket_3d`): off, or
+    /// extra labels.
+    #[serde(default)]
+    pub burn_rate: BTreeMap<String, TierSpec>,
+    /// Alert when less than this percentage of the budget remains (25;
+    /// 0 turns it off).
+    #[serde(default)]
+    pub budget_remaining_below: Option<f64>,
+    /// Alert when the budget is spent (true).
+    #[serde(default)]
+    pub budget_exhausted: Option<bool>,
+    /// Labels on every alert of this SLO.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// `alerting.burn_rate.<tier>:`
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TierSpec {
+    /// False turns the tier off.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Extra labels on its alerts (routing: `team`, `channel`).
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// `budgeting:`
@@ -141,6 +184,8 @@ pub struct Slo {
     pub sli: Sli,
     /// Per-label SLOs.
     pub group_by: Vec<String>,
+    /// How it alerts.
+    pub alerting: Alerting,
 }
 
 /// How the budget is counted.
@@ -251,14 +296,23 @@ impl Slo {
         }
         let mut seen = std::collections::HashSet::new();
         for (i, l) in spec.group_by.iter().enumerate() {
-            if !nines_tsdb::is_valid_label_name(l) || l == "__name__" {
+            if RESERVED_LABELS.contains(&l.as_str()) {
+                bad(
+                    &["group_by"],
+                    format!("item {i}: {l:?} is set by nines on SLO series and alerts; rename it with relabeling"),
+                );
+            } else if !nines_tsdb::is_valid_label_name(l) || l == "__name__" {
                 bad(&["group_by"], format!("item {i}: {l:?} is not a label to group by"));
             } else if !seen.insert(l) {
                 bad(&["group_by"], format!("item {i}: {l:?} is listed twice"));
             }
         }
-        match (objective, window, budgeting, sli) {
-            (Some(objective), Ok(window), Ok(budgeting), Ok(sli)) if problems.is_empty() => Ok(Slo {
+        let alerting = parse_alerting(spec.alerting.as_ref());
+        if let Err((path, msg)) = &alerting {
+            bad(path, msg.clone());
+        }
+        match (objective, window, budgeting, sli, alerting) {
+            (Some(objective), Ok(window), Ok(budgeting), Ok(sli), Ok(alerting)) if problems.is_empty() => Ok(Slo {
                 service: spec.service.clone(),
                 name: spec.name.clone(),
                 description: spec.description.clone(),
@@ -269,6 +323,7 @@ impl Slo {
                 budgeting,
                 sli,
                 group_by: spec.group_by.clone(),
+                alerting,
             }),
             _ => Err(problems),
         }
@@ -381,6 +436,60 @@ fn parse_budgeting(spec: Option<&BudgetingSpec>) -> Result<Budgeting, (&'static 
             format!("{other:?} is not a budgeting method (occurrences or timeslices)"),
         )),
     }
+}
+
+/// Labels nines sets on SLO series and alerts, so no group may use them.
+pub const RESERVED_LABELS: [&str; 7] = ["service", "slo", "window", "alertname", "severity", "owner", "le"];
+
+fn parse_alerting(spec: Option<&AlertingSpec>) -> Result<Alerting, FieldProblem> {
+    let mut out = Alerting::default();
+    let Some(spec) = spec else {
+        return Ok(out);
+    };
+    if let Some(n) = spec.min_events {
+        if !(n.is_finite() && n >= 0.0) {
+            return Err((vec!["alerting", "min_events"], format!("{n} is not a count of events")));
+        }
+        out.min_events = n;
+    }
+    for (name, tier) in &spec.burn_rate {
+        let Some(rule) = out.tiers.iter_mut().find(|r| r.name == name) else {
+            let known: Vec<&str> = out.tiers.iter().map(|r| r.name).collect();
+            return Err((
+                vec!["alerting", "burn_rate"],
+                format!("{name:?} is not a tier; the tiers are {}", known.join(", ")),
+            ));
+        };
+        rule.enabled = tier.enabled;
+        rule.labels = tier.labels.clone();
+    }
+    if let Some(p) = spec.budget_remaining_below {
+        if !(0.0..100.0).contains(&p) {
+            return Err((
+                vec!["alerting", "budget_remaining_below"],
+                format!("{p} is not a percentage from 0 (off) to below 100"),
+            ));
+        }
+        out.budget_remaining_below = (p > 0.0).then_some(p / 100.0);
+    }
+    if let Some(b) = spec.budget_exhausted {
+        out.budget_exhausted = b;
+    }
+    let all_labels = spec
+        .labels
+        .keys()
+        .chain(spec.burn_rate.values().flat_map(|t| t.labels.keys()));
+    for name in all_labels {
+        if !nines_tsdb::is_valid_label_name(name) || name.starts_with("__") || RESERVED_LABELS.contains(&name.as_str())
+        {
+            return Err((
+                vec!["alerting", "labels"],
+                format!("{name:?} cannot be an alert label (invalid or set by nines)"),
+            ));
+        }
+    }
+    out.labels = spec.labels.clone();
+    Ok(out)
 }
 
 type SliProblems = Vec<(Vec<&'static str>, String)>;

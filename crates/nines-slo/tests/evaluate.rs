@@ -1,0 +1,295 @@
+//! The evaluator over an in-memory store and a manual clock: a synthetic
+//! outage pages when the Workbook's maths says, counter resets and zero
+//! traffic are exact, timeslices count bad minutes.
+
+use std::sync::Arc;
+
+use nines_clock::ManualClock;
+use nines_promql::value::{Labels, Series};
+use nines_promql::{Engine, EvalError, MemStorage, Queryable};
+use nines_slo::query::EmbeddedQuery;
+use nines_slo::repo::MemRepository;
+use nines_slo::{Evaluator, Settings, Slo, SloSpec, State};
+use nines_tsdb::Matcher;
+use parking_lot::RwLock;
+
+const MIN: i64 = 60_000;
+/// A Monday 00:00 UTC, so minutes and slices align.
+const T0: i64 = 1_767_571_200_000;
+
+#[derive(Default)]
+struct Shared(RwLock<MemStorage>);
+
+impl Queryable for Shared {
+    fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<Series>, EvalError> {
+        self.0.read().select(matchers, mint, maxt)
+    }
+}
+
+fn labels(pairs: &[(&str, &str)]) -> Labels {
+    let mut v: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    v.sort();
+    Labels::from(v)
+}
+
+fn slo(yaml: &str) -> Slo {
+    let spec: SloSpec = serde_norway::from_str(yaml).expect("yaml");
+    Slo::from_spec(&spec).expect("valid")
+}
+
+const RATIO: &str = r#"
+service: api
+name: availability
+owner: team-api
+objective: 99.9
+window: 30d
+sli:
+  ratio:
+    bad: requests_total{code="500"}
+    total: requests_total
+"#;
+
+/// Requests every 15 s from `from` to `to` minutes after T0: `rate` per
+/// scrape, all failing while `failing(minute)`.
+fn traffic(store: &Shared, to_minutes: i64, rate: f64, failing: impl Fn(i64) -> bool) {
+    let (mut ok, mut bad) = (0.0, 0.0);
+    let (mut ok_pts, mut bad_pts) = (Vec::new(), Vec::new());
+    let mut t = T0;
+    while t <= T0 + to_minutes * MIN {
+        // The minute this scrape's increase belongs to (minute 1 is the first after T0).
+        let minute = (t - T0 + MIN - 1) / MIN;
+        if t > T0 && failing(minute) {
+            bad += rate;
+        } else if t > T0 {
+            ok += rate;
+        }
+        ok_pts.push((t, ok));
+        bad_pts.push((t, bad));
+        t += 15_000;
+    }
+    let mut s = store.0.write();
+    s.add(labels(&[("__name__", "requests_total"), ("code", "200")]), &ok_pts);
+    s.add(labels(&[("__name__", "requests_total"), ("code", "500")]), &bad_pts);
+}
+
+fn evaluator(store: Arc<Shared>, clock: Arc<ManualClock>, slos: Vec<Slo>) -> Evaluator {
+    let query = Arc::new(EmbeddedQuery::new(Engine::default(), store));
+    let mut e = Evaluator::new(
+        Arc::new(MemRepository::default()),
+        query,
+        clock,
+        Settings {
+            delay_ms: 0,
+            ..Settings::default()
+        },
+    );
+    e.set_slos(slos);
+    e
+}
+
+#[test]
+fn a_full_outage_pages_after_its_first_minute_and_resolves_with_the_short_window() {
+    let store = Arc::new(Shared::default());
+    // Healthy for two hours, then 10 minutes of 100% errors (minutes 121..=130).
+    traffic(&store, 240, 100.0, |m| (121..=130).contains(&m));
+    let clock = Arc::new(ManualClock::new(T0));
+    let mut e = evaluator(store, clock.clone(), vec![slo(RATIO)]);
+    let firing_at = |e: &mut Evaluator, minute: i64| {
+        clock.set(T0 + minute * MIN);
+        let ev = e.run();
+        let mut tiers: Vec<String> = ev.statuses[0].groups.iter().flat_map(|g| g.alerts.clone()).collect();
+        tiers.sort();
+        (tiers, ev)
+    };
+    assert!(firing_at(&mut e, 120).0.is_empty(), "healthy before the outage");
+    let (tiers, ev) = firing_at(&mut e, 121);
+    // One bad minute: 5m window 20% errors, 1h window 1/60 = 1.67%, both
+    // above 14.4 × 0.1% = 1.44%. The longer tiers too (their windows hold
+    // only the 121 minutes of data: 1/121 = 0.83%), and one bad minute in
+    // 121 is 8x the 0.1% budget: spent.
+    assert_eq!(
+        tiers,
+        ["budget_exhausted", "page_1h", "page_6h", "ticket_1d", "ticket_3d"]
+    );
+    let page = ev
+        .alerts
+        .iter()
+        .find(|a| a.labels["long_window"] == "1h")
+        .expect("page alert");
+    assert_eq!(page.labels["severity"], "page");
+    assert_eq!(page.labels["alertname"], "SLOErrorBudgetBurn");
+    assert_eq!(page.active_at, "2026-01-05T02:01:00Z");
+    assert_eq!(
+        ev.statuses[0].state,
+        State::Exhausted,
+        "a 10th of a minute of outage spends 2h of budget"
+    );
+    // Still firing 4 minutes after the last bad minute: (129, 134] holds minute 130.
+    assert!(firing_at(&mut e, 134).0.contains(&"page_1h".to_string()));
+    let (tiers, ev) = firing_at(&mut e, 135);
+    assert!(
+        !tiers.contains(&"page_1h".to_string()),
+        "resolved once 5m is clean: {tiers:?}"
+    );
+    assert!(
+        tiers.contains(&"page_6h".to_string()),
+        "the 30m short window still holds it"
+    );
+    let g = &ev.statuses[0].groups[0];
+    // 10 bad minutes × 4 scrapes × 100 requests.
+    assert_eq!(g.events.bad, 4_000.0);
+    assert_eq!(g.events.total, 135.0 * 400.0);
+    assert!(firing_at(&mut e, 159).0.contains(&"page_6h".to_string()));
+    assert!(!firing_at(&mut e, 160).0.contains(&"page_6h".to_string()));
+}
+
+#[test]
+fn the_page_fires_in_the_minute_the_error_ratio_crosses_the_threshold() {
+    // 1.5% errors (15x, just above 14.4x) from minute 61: both windows
+    // cross at once, in the first failing minute.
+    let store = Arc::new(Shared::default());
+    let mut pts_ok = Vec::new();
+    let mut pts_bad = Vec::new();
+    let (mut ok, mut bad) = (0.0, 0.0);
+    for i in 0..=(120 * 4) {
+        let t = T0 + i * 15_000;
+        if i > 60 * 4 {
+            ok += 985.0;
+            bad += 15.0;
+        } else if i > 0 {
+            ok += 1000.0;
+        }
+        pts_ok.push((t, ok));
+        pts_bad.push((t, bad));
+    }
+    {
+        let mut s = store.0.write();
+        s.add(labels(&[("__name__", "requests_total"), ("code", "200")]), &pts_ok);
+        s.add(labels(&[("__name__", "requests_total"), ("code", "500")]), &pts_bad);
+    }
+    let clock = Arc::new(ManualClock::new(T0 + 60 * MIN));
+    let mut e = evaluator(store, clock.clone(), vec![slo(RATIO)]);
+    assert!(e.run().alerts.is_empty());
+    // After one failing minute the 1h window holds 1 minute at 1.5%:
+    // 1.5/60 = 0.025% < 1.44%; the page waits until the long window's
+    // ratio crosses 1.44%, which with 1.5% errors takes 58 minutes
+    // (1.5 × m / 60 > 1.44 ⇔ m > 57.6).
+    for minute in 61..=117 {
+        clock.set(T0 + minute * MIN);
+        let ev = e.run();
+        assert!(
+            !ev.alerts
+                .iter()
+                .any(|a| a.labels.get("long_window").is_some_and(|w| w == "1h")),
+            "too early at minute {minute}"
+        );
+    }
+    clock.set(T0 + 118 * MIN);
+    let ev = e.run();
+    assert!(ev
+        .alerts
+        .iter()
+        .any(|a| a.labels.get("long_window").is_some_and(|w| w == "1h")));
+}
+
+#[test]
+fn counter_resets_mid_window_lose_no_events() {
+    let store = Arc::new(Shared::default());
+    let mut pts = Vec::new();
+    let mut v = 0.0;
+    for i in 0..=(60 * 4) {
+        // The process restarts at scrape 100: its counter starts over.
+        if i == 100 {
+            v = 0.0;
+        }
+        if i > 0 {
+            v += 10.0;
+        }
+        pts.push((T0 + i * 15_000, v));
+    }
+    store
+        .0
+        .write()
+        .add(labels(&[("__name__", "requests_total"), ("code", "200")]), &pts);
+    let clock = Arc::new(ManualClock::new(T0 + 60 * MIN));
+    let mut e = evaluator(store, clock, vec![slo(RATIO)]);
+    let ev = e.run();
+    let g = &ev.statuses[0].groups[0];
+    // 240 scrapes after the first, 10 each: the reset sample counts its 10.
+    assert_eq!(g.events.total, 2_400.0);
+    assert_eq!(g.events.bad, 0.0);
+    assert_eq!(g.sli, Some(1.0));
+    assert_eq!(g.state, State::Healthy);
+}
+
+#[test]
+fn zero_traffic_is_no_data_without_nan() {
+    let store = Arc::new(Shared::default());
+    // A counter that exists but never moves.
+    let pts: Vec<(i64, f64)> = (0..=240).map(|i| (T0 + i * 15_000, 5.0)).collect();
+    store
+        .0
+        .write()
+        .add(labels(&[("__name__", "requests_total"), ("code", "200")]), &pts);
+    let clock = Arc::new(ManualClock::new(T0 + 60 * MIN));
+    let mut e = evaluator(store, clock, vec![slo(RATIO)]);
+    let ev = e.run();
+    assert_eq!(ev.statuses[0].state, State::NoData);
+    assert!(ev.statuses[0].groups.is_empty(), "no events, no instance");
+    let json = serde_json::to_string(&ev.statuses).expect("json");
+    assert!(!json.contains("NaN") && !json.contains("inf"), "{json}");
+    assert!(ev.alerts.is_empty());
+}
+
+#[test]
+fn timeslices_count_bad_minutes_and_spend_time() {
+    let store = Arc::new(Shared::default());
+    traffic(&store, 120, 100.0, |m| m == 30 || m == 31);
+    let spec = RATIO.replace(
+        "window: 30d",
+        "window: 30d\nbudgeting: {method: timeslices, slice: 1m, slice_threshold: 95}",
+    );
+    let clock = Arc::new(ManualClock::new(T0 + 120 * MIN));
+    let mut e = evaluator(store, clock, vec![slo(&spec)]);
+    let ev = e.run();
+    let g = &ev.statuses[0].groups[0];
+    assert_eq!(g.budget.unit, "slices");
+    assert_eq!(g.budget.consumed, 2.0);
+    assert_eq!(g.budget.consumed_seconds, Some(120.0));
+    // 30 days × 0.1% = 43.2 minutes.
+    assert!((g.budget.total_seconds.expect("time") - 2_592.0).abs() < 1e-6);
+    assert!((g.budget.remaining_seconds.expect("time") - 2_472.0).abs() < 1e-6);
+}
+
+#[test]
+fn groups_are_separate_instances() {
+    let store = Arc::new(Shared::default());
+    {
+        let mut s = store.0.write();
+        for (route, bad_per_scrape) in [("/a", 0.0), ("/b", 1.0)] {
+            let ok: Vec<(i64, f64)> = (0..=240).map(|i| (T0 + i * 15_000, i as f64 * 10.0)).collect();
+            let bad: Vec<(i64, f64)> = (0..=240)
+                .map(|i| (T0 + i * 15_000, i as f64 * bad_per_scrape))
+                .collect();
+            s.add(
+                labels(&[("__name__", "requests_total"), ("code", "200"), ("route", route)]),
+                &ok,
+            );
+            s.add(
+                labels(&[("__name__", "requests_total"), ("code", "500"), ("route", route)]),
+                &bad,
+            );
+        }
+    }
+    let clock = Arc::new(ManualClock::new(T0 + 60 * MIN));
+    let mut e = evaluator(store, clock, vec![slo(&format!("{RATIO}group_by: [route]\n"))]);
+    let ev = e.run();
+    let s = &ev.statuses[0];
+    assert_eq!(s.groups.len(), 2);
+    assert_eq!(s.groups[0].labels["route"], "/a");
+    assert_eq!(s.groups[0].events.bad, 0.0);
+    assert_eq!(s.groups[1].events.bad, 240.0);
+    assert_eq!(s.groups[1].events.total, 2_640.0);
+    assert_eq!(s.state, State::Exhausted);
+    assert!(ev.alerts.iter().all(|a| a.labels["route"] == "/b"));
+}

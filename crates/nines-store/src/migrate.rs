@@ -1,0 +1,129 @@
+//! Versioned schema migrations, applied in order when the store opens.
+//! A migration, once released, never changes: a new one is appended.
+
+use std::path::Path;
+
+use rusqlite::{params, Connection};
+
+use crate::{Error, Result};
+
+/// One schema step.
+pub struct Migration {
+    /// Its version: position in [`MIGRATIONS`], from 1.
+    pub version: i64,
+    /// What it is for.
+    pub name: &'static str,
+    /// The SQL, run in one transaction with the version bump.
+    pub sql: &'static str,
+}
+
+/// Every migration, oldest first.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "slo rollups",
+    sql: "
+        CREATE TABLE slo (
+            id INTEGER PRIMARY KEY,
+            service TEXT NOT NULL,
+            name TEXT NOT NULL,
+            fingerprint TEXT NOT NULL,
+            evaluated_through INTEGER,
+            UNIQUE (service, name)
+        );
+        CREATE TABLE slo_group (
+            id INTEGER PRIMARY KEY,
+            slo_id INTEGER NOT NULL REFERENCES slo (id) ON DELETE CASCADE,
+            labels TEXT NOT NULL,
+            UNIQUE (slo_id, labels)
+        );
+        CREATE TABLE slo_rollup (
+            group_id INTEGER NOT NULL REFERENCES slo_group (id) ON DELETE CASCADE,
+            minute INTEGER NOT NULL,
+            total REAL NOT NULL,
+            bad REAL NOT NULL,
+            bad_slices INTEGER NOT NULL,
+            PRIMARY KEY (group_id, minute)
+        ) WITHOUT ROWID;
+    ",
+}];
+
+/// The version a fully migrated store is at.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+pub(crate) fn current_version(conn: &Connection, path: &Path) -> Result<i64> {
+    conn.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| {
+        r.get(0)
+    })
+    .map_err(|source| Error::Sqlite {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+pub(crate) fn run(conn: &mut Connection, path: &Path) -> Result<()> {
+    let sqlite = |source| Error::Sqlite {
+        path: path.to_path_buf(),
+        source,
+    };
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+            version INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            applied_at_ms INTEGER NOT NULL
+        )",
+    )
+    .map_err(sqlite)?;
+    let found = current_version(conn, path)?;
+    if found > SCHEMA_VERSION {
+        return Err(Error::TooNew {
+            path: path.to_path_buf(),
+            found,
+            known: SCHEMA_VERSION,
+        });
+    }
+    for m in MIGRATIONS.iter().filter(|m| m.version > found) {
+        let tx = conn.transaction().map_err(sqlite)?;
+        tx.execute_batch(m.sql).map_err(sqlite)?;
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        tx.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at_ms) VALUES (?1, ?2, ?3)",
+            params![m.version, m.name, now_ms],
+        )
+        .map_err(sqlite)?;
+        tx.commit().map_err(sqlite)?;
+        tracing::info!(version = m.version, name = m.name, "state store migrated");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_consecutive_from_one() {
+        for (i, m) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(m.version, i as i64 + 1, "{}", m.name);
+        }
+    }
+
+    #[test]
+    fn migrating_twice_is_a_no_op_and_a_newer_file_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("s.sqlite");
+        let mut conn = Connection::open(&path).expect("open");
+        run(&mut conn, &path).expect("first");
+        run(&mut conn, &path).expect("second");
+        assert_eq!(current_version(&conn, &path).expect("version"), SCHEMA_VERSION);
+        conn.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at_ms) VALUES (?1, 'future', 0)",
+            [SCHEMA_VERSION + 1],
+        )
+        .expect("insert");
+        let err = run(&mut conn, &path).expect_err("newer");
+        assert!(err.to_string().contains("newer than this nines knows"), "{err}");
+    }
+}
