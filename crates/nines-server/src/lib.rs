@@ -22,6 +22,7 @@ pub mod params;
 pub mod prompb;
 mod promql_api;
 mod query;
+pub mod slo_api;
 mod targets;
 pub mod telemetry;
 
@@ -69,6 +70,8 @@ pub struct AppState {
     pub engine: Arc<nines_promql::Engine>,
     /// Time source for the default query time.
     pub clock: nines_clock::SharedClock,
+    /// SLO statuses and alerts, when SLOs are evaluated.
+    pub slos: Option<Arc<slo_api::SloBoard>>,
 }
 
 impl AppState {
@@ -85,6 +88,7 @@ impl AppState {
             client_limiter: None,
             engine: Arc::default(),
             clock: nines_clock::system(),
+            slos: None,
         }
     }
 }
@@ -106,6 +110,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/query_range", get(promql_api::range).post(promql_api::range))
         .route("/api/v1/status/buildinfo", get(promql_api::buildinfo))
         .route("/api/v1/metadata", get(promql_api::metadata))
+        .route("/api/v1/slos", get(slo_api::list))
+        .route("/api/v1/slos/{service}/{slo}", get(slo_api::show))
+        .route("/api/v1/slos/{service}/{slo}/history", get(slo_api::slo_history))
+        .route("/api/v1/alerts", get(slo_api::alerts))
         .route("/-/reload", post(targets::reload).put(targets::reload))
         .route("/metrics", get(telemetry::metrics))
         .route("/-/healthy", get(|| async { "nines is Healthy.\n" }))

@@ -9,6 +9,7 @@ use nines_clock::SharedClock;
 
 use crate::alerts::{alert_labels, Alert, BURN_ALERT, EXHAUSTED_ALERT, LOW_ALERT};
 use crate::budget::slice_is_good;
+use crate::history::SloHandle;
 use crate::query::MetricsQuery;
 use crate::repo::{Cumulative, GroupLabels, RollupRow, SloRepository};
 use crate::rollup::{SliReader, MINUTE_MS};
@@ -85,6 +86,8 @@ pub struct Evaluation {
     pub alerts: Vec<Alert>,
     /// The minute evaluated through (ms), when anything was.
     pub evaluated_at: Option<i64>,
+    /// Per SLO, what reading its history needs.
+    pub handles: Vec<SloHandle>,
 }
 
 impl Evaluator {
@@ -172,6 +175,12 @@ impl Evaluator {
             let (status, alerts) = self.status_of(i);
             out.alerts.extend(alerts);
             out.statuses.push(status);
+            let t = &self.slos[i];
+            out.handles.push(SloHandle {
+                slo: t.slo.clone(),
+                groups: t.groups.iter().map(|g| (g.id, g.labels.clone())).collect(),
+                through: t.through,
+            });
         }
         out.evaluated_at = self.slos.iter().filter_map(|t| t.through).max().map(|k| k * MINUTE_MS);
         out

@@ -11,6 +11,7 @@ pub mod budget;
 pub mod burn;
 mod error;
 pub mod evaluate;
+pub mod history;
 pub mod query;
 pub mod repo;
 pub mod rollup;

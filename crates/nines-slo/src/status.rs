@@ -305,3 +305,42 @@ fn budget_status(unit: &'static str, b: &BudgetUse, time: Option<&TimeBudget>) -
         remaining_seconds: time.map(|t| (t.allowed_ms - t.consumed_ms) / 1000.0),
     }
 }
+
+/// The series an evaluation writes back to the store, so any PromQL
+/// client can chart SLOs: `nines_slo_sli_ratio`,
+/// `nines_slo_error_budget_remaining_ratio` and
+/// `nines_slo_burn_rate{window}`, labelled with `service`, `slo` and the
+/// group's labels. Instances without events write nothing (no NaN).
+pub fn status_series(statuses: &[SloStatus]) -> Vec<(Vec<(String, String)>, f64)> {
+    let mut out = Vec::new();
+    for s in statuses {
+        for g in &s.groups {
+            let labels = |name: &str, extra: Option<(&str, &str)>| {
+                let mut l: Vec<(String, String)> = g.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                l.push(("__name__".into(), name.into()));
+                l.push(("service".into(), s.service.clone()));
+                l.push(("slo".into(), s.slo.clone()));
+                if let Some((k, v)) = extra {
+                    l.push((k.into(), v.into()));
+                }
+                l.sort();
+                l
+            };
+            if let Some(sli) = g.sli {
+                out.push((labels("nines_slo_sli_ratio", None), sli));
+            }
+            if g.events.total > 0.0 && g.budget.remaining_ratio.is_finite() {
+                out.push((
+                    labels("nines_slo_error_budget_remaining_ratio", None),
+                    g.budget.remaining_ratio,
+                ));
+            }
+            for b in &g.burn_rates {
+                if let Some(rate) = b.rate.filter(|r| r.is_finite()) {
+                    out.push((labels("nines_slo_burn_rate", Some(("window", b.window))), rate));
+                }
+            }
+        }
+    }
+    out
+}

@@ -61,3 +61,43 @@ impl Client {
         self.authorize(self.agent.post(url))
     }
 }
+
+impl Client {
+    /// GETs `url` with `query` pairs and parses the JSON answer; the error
+    /// says what failed, prefixed with `what` (the command).
+    pub fn get_json(&self, what: &str, url: &str, query: &[(&str, &str)]) -> Result<serde_json::Value, String> {
+        let mut req = self.get(url);
+        for (k, v) in query {
+            req = req.query(k, v);
+        }
+        match req.call() {
+            Ok(resp) => resp
+                .into_string()
+                .map_err(|e| e.to_string())
+                .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
+                .map_err(|e| format!("{what}: {url} answered with invalid JSON: {e}")),
+            Err(ureq::Error::Status(code, resp)) => Err(format!(
+                "{what}: {url} answered {code}: {}",
+                resp.into_string().unwrap_or_default()
+            )),
+            Err(e) => Err(format!("{what}: cannot reach {url}: {e}")),
+        }
+    }
+}
+
+/// Rows as aligned columns, the first row being the header.
+pub fn render_table<const N: usize>(rows: &[[String; N]]) -> String {
+    let mut widths = [0usize; N];
+    for r in rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for r in rows {
+        let cells: Vec<String> = r.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}

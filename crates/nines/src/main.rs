@@ -4,6 +4,8 @@ mod client;
 mod config;
 mod reload;
 mod serve;
+mod slo_cli;
+mod slo_task;
 mod targets;
 mod units;
 
@@ -36,8 +38,36 @@ struct Cli {
     command: Command,
 }
 
+/// `nines slo ...`
+#[derive(Debug, Subcommand)]
+enum SloCommand {
+    /// Every SLO with its attainment, budget left, 1h burn rate and state.
+    List {
+        /// The server to ask.
+        #[arg(long, default_value = "http://127.0.0.1:9999")]
+        server: String,
+        /// `table` or `json` (the API's data).
+        #[arg(long, short, default_value = "table")]
+        output: targets::Output,
+    },
+    /// One SLO in full: budget, burn rates, exhaustion, alerts.
+    Show {
+        /// SERVICE/SLO.
+        id: String,
+        /// The server to ask.
+        #[arg(long, default_value = "http://127.0.0.1:9999")]
+        server: String,
+        /// `table` or `json` (the API's data).
+        #[arg(long, short, default_value = "table")]
+        output: targets::Output,
+    },
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// SLO status of a running server.
+    #[command(subcommand)]
+    Slo(SloCommand),
     /// Run the server: ingestion, storage and the HTTP API.
     Serve {
         /// Configuration file (YAML). Without one, defaults apply.
@@ -103,6 +133,12 @@ fn main() -> ExitCode {
         }),
         Command::Check { config } => check(&config),
         Command::Backup { dir, server } => with_client(&cli.token, &cli.ca_file, |c| backup(&dir, &server, c)),
+        Command::Slo(SloCommand::List { server, output }) => {
+            with_client(&cli.token, &cli.ca_file, |c| slo_cli::list(&server, output, c))
+        }
+        Command::Slo(SloCommand::Show { id, server, output }) => {
+            with_client(&cli.token, &cli.ca_file, |c| slo_cli::show(&server, &id, output, c))
+        }
         Command::Targets { server, job, output } => with_client(&cli.token, &cli.ca_file, |c| {
             targets::run(&server, job.as_deref(), output, c)
         }),

@@ -41,6 +41,7 @@ pub struct Reloader {
     auth: Arc<RwLock<Auth>>,
     insecure_ok: bool,
     running: Mutex<Config>,
+    slos: Option<Arc<crate::slo_task::SloRunner>>,
 }
 
 impl Reloader {
@@ -52,6 +53,7 @@ impl Reloader {
         auth: Arc<RwLock<Auth>>,
         insecure_ok: bool,
         running: Config,
+        slos: Option<Arc<crate::slo_task::SloRunner>>,
     ) -> Self {
         Self {
             path,
@@ -60,6 +62,7 @@ impl Reloader {
             auth,
             insecure_ok,
             running: Mutex::new(running),
+            slos,
         }
     }
 
@@ -86,6 +89,9 @@ impl Reloader {
                     "the {section} section changed; it takes effect at the next restart"
                 );
             }
+        }
+        if let Some(runner) = &self.slos {
+            runner.set_slos(new.slos_loaded.clone());
         }
         running.scrape_configs = new.scrape_configs;
         running.global = new.global;

@@ -132,6 +132,27 @@ async fn serve(
     // Tests and scripts read this line to find an ephemeral port.
     println!("nines listening on {url}");
 
+    let state_dir = config.storage.path.clone();
+    let store = tokio::task::spawn_blocking(move || nines_store::Store::open_in(&state_dir))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("cannot open the state store: {e}"))?;
+    let store: Arc<dyn nines_slo::repo::SloRepository> = Arc::new(store);
+    let slo_board = Arc::new(nines_server::slo_api::SloBoard::new(store.clone()));
+    let slo_settings = nines_slo::Settings::default();
+    let slo_runner = {
+        let query = Arc::new(nines_slo::query::EmbeddedQuery::new(config.query.engine(), db.clone()));
+        let mut evaluator = nines_slo::Evaluator::new(store, query, nines_clock::system(), slo_settings.clone());
+        evaluator.set_slos(config.slos_loaded.clone());
+        Arc::new(crate::slo_task::SloRunner::new(
+            evaluator,
+            slo_board.clone(),
+            db.clone(),
+            nines_clock::system(),
+            slo_settings.delay_ms,
+        ))
+    };
+
     let scrape = ScrapeManager::new(db.clone(), nines_clock::system());
     let telemetry = Telemetry::new(db.clone(), Some(scrape.clone()));
     let mut background = Vec::new();
@@ -182,11 +203,13 @@ async fn serve(
             auth.clone(),
             insecure_ok,
             config.clone(),
+            Some(slo_runner.clone()),
         )) as Arc<dyn Reload>
     });
     if let Some(r) = reloader.clone() {
         background.push(tokio::spawn(reload_on_sighup(r)));
     }
+    background.push(tokio::spawn(slo_runner.clone().run_forever()));
     let app = nines_server::router(AppState {
         db: db.clone(),
         limits,
@@ -197,6 +220,7 @@ async fn serve(
         client_limiter: Some(ClientLimiter::new(config.server.max_concurrent_requests_per_client)),
         engine: Arc::new(config.query.engine()),
         clock: nines_clock::system(),
+        slos: Some(slo_board),
     });
     let opts = ServeOptions {
         tls,
@@ -208,11 +232,26 @@ async fn serve(
     tracing::info!("shutting down: stopping scrapes, persisting the head");
     scrape.shutdown().await;
     drop(scrape);
+    drop(slo_runner);
     for task in background {
         task.abort();
         let _ = task.await;
     }
-    let db = Arc::try_unwrap(db).map_err(|_| "storage still in use at shutdown".to_string())?;
+    // An SLO evaluation running on a blocking thread holds the store
+    // until it finishes; give it time rather than skip the clean close.
+    let mut db = db;
+    let mut waited = 0;
+    let db = loop {
+        match Arc::try_unwrap(db) {
+            Ok(d) => break d,
+            Err(still_shared) if waited < 600 => {
+                db = still_shared;
+                waited += 1;
+                tokio::time::sleep(StdDuration::from_millis(100)).await;
+            }
+            Err(_) => return Err("storage still in use at shutdown".to_string()),
+        }
+    };
     tokio::task::spawn_blocking(move || db.close())
         .await
         .map_err(|e| e.to_string())?

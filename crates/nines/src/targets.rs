@@ -16,31 +16,14 @@ pub enum Output {
 /// Fetches `/api/v1/targets` and prints it.
 pub fn run(server: &str, job: Option<&str>, output: Output, client: &crate::client::Client) -> ExitCode {
     let url = format!("{}/api/v1/targets", server.trim_end_matches('/'));
-    let mut req = client.get(&url).query("state", "active");
+    let mut query = vec![("state", "active")];
     if let Some(j) = job {
-        req = req.query("scrapePool", j);
+        query.push(("scrapePool", j));
     }
-    let body: Value = match req.call() {
-        Ok(resp) => match resp
-            .into_string()
-            .map_err(|e| e.to_string())
-            .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
-        {
-            Ok(v) => v,
-            Err(e) => {
-                eprintln!("targets: {url} answered with invalid JSON: {e}");
-                return ExitCode::FAILURE;
-            }
-        },
-        Err(ureq::Error::Status(code, resp)) => {
-            eprintln!(
-                "targets: {url} answered {code}: {}",
-                resp.into_string().unwrap_or_default()
-            );
-            return ExitCode::FAILURE;
-        }
+    let body: Value = match client.get_json("targets", &url, &query) {
+        Ok(v) => v,
         Err(e) => {
-            eprintln!("targets: cannot reach {url}: {e}");
+            eprintln!("{e}");
             return ExitCode::FAILURE;
         }
     };
@@ -70,17 +53,5 @@ fn table(data: &Value) -> String {
             t["lastError"].as_str().unwrap_or("").to_string(),
         ]);
     }
-    let mut widths = [0usize; 6];
-    for r in &rows {
-        for (w, c) in widths.iter_mut().zip(r) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    let mut out = String::new();
-    for r in &rows {
-        let cells: Vec<String> = r.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
-        out.push_str(cells.join("  ").trim_end());
-        out.push('\n');
-    }
-    out
+    crate::client::render_table(&rows)
 }

@@ -1,0 +1,125 @@
+//! The SLO API: statuses, one SLO, its history, and the SLO alerts in
+//! Prometheus's `/api/v1/alerts` shape.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use nines_slo::history::{history, SloHandle};
+use nines_slo::repo::SloRepository;
+use nines_slo::Evaluation;
+use parking_lot::RwLock;
+use serde_json::json;
+
+use crate::error::success;
+use crate::{ApiError, AppState};
+
+/// What the evaluator last published, and the store history reads from.
+pub struct SloBoard {
+    latest: RwLock<Arc<Evaluation>>,
+    repo: Arc<dyn SloRepository>,
+}
+
+impl SloBoard {
+    /// An empty board over `repo`.
+    pub fn new(repo: Arc<dyn SloRepository>) -> Self {
+        Self {
+            latest: RwLock::new(Arc::new(Evaluation::default())),
+            repo,
+        }
+    }
+
+    /// Replaces what is served.
+    pub fn publish(&self, evaluation: Evaluation) {
+        *self.latest.write() = Arc::new(evaluation);
+    }
+
+    /// What is served.
+    pub fn latest(&self) -> Arc<Evaluation> {
+        self.latest.read().clone()
+    }
+}
+
+fn board(state: &AppState) -> Arc<Evaluation> {
+    state.slos.as_ref().map(|b| b.latest()).unwrap_or_default()
+}
+
+fn not_found(service: &str, slo: &str) -> ApiError {
+    ApiError {
+        status: StatusCode::NOT_FOUND,
+        kind: "not_found",
+        message: format!("no SLO {service}/{slo} is configured"),
+    }
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Result<serde_json::Value, ApiError> {
+    serde_json::to_value(v).map_err(|e| ApiError::internal(e.to_string()))
+}
+
+/// `GET /api/v1/slos`
+pub async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
+    Ok(success(to_json(&board(&state).statuses)?, Vec::new()))
+}
+
+/// `GET /api/v1/slos/{service}/{slo}`
+pub async fn show(
+    State(state): State<AppState>,
+    Path((service, slo)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let latest = board(&state);
+    let status = latest
+        .statuses
+        .iter()
+        .find(|s| s.service == service && s.slo == slo)
+        .ok_or_else(|| not_found(&service, &slo))?;
+    Ok(success(to_json(status)?, Vec::new()))
+}
+
+/// Most periods one history request returns.
+const MAX_PERIODS: usize = 120;
+
+/// `GET /api/v1/slos/{service}/{slo}/history?periods=N`
+pub async fn slo_history(
+    State(state): State<AppState>,
+    Path((service, slo)): Path<(String, String)>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let periods = match params.get("periods") {
+        None => 12,
+        Some(p) => match p.parse::<usize>() {
+            Ok(n) if (1..=MAX_PERIODS).contains(&n) => n,
+            _ => {
+                return Err(ApiError::bad_data(format!(
+                    "periods: {p:?} is not a whole number from 1 to {MAX_PERIODS}"
+                )))
+            }
+        },
+    };
+    let Some(board_ref) = state.slos.clone() else {
+        return Err(not_found(&service, &slo));
+    };
+    let latest = board_ref.latest();
+    let handle: SloHandle = latest
+        .handles
+        .iter()
+        .find(|h| h.slo.service == service && h.slo.name == slo)
+        .cloned()
+        .ok_or_else(|| not_found(&service, &slo))?;
+    let repo = board_ref.repo.clone();
+    let reports = tokio::task::spawn_blocking(move || history(&*repo, &handle, periods))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(success(
+        json!({"service": service, "slo": slo, "periods": to_json(&reports)?}),
+        Vec::new(),
+    ))
+}
+
+/// `GET /api/v1/alerts`: the SLO alerts firing now, as Prometheus lists
+/// alerts.
+pub async fn alerts(State(state): State<AppState>) -> Result<Response, ApiError> {
+    Ok(success(json!({"alerts": to_json(&board(&state).alerts)?}), Vec::new()))
+}
