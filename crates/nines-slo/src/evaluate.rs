@@ -11,7 +11,7 @@ use crate::alerts::{alert_labels, Alert, BURN_ALERT, EXHAUSTED_ALERT, LOW_ALERT}
 use crate::budget::slice_is_good;
 use crate::history::SloHandle;
 use crate::query::MetricsQuery;
-use crate::repo::{Cumulative, GroupLabels, RollupRow, SloRepository};
+use crate::repo::{Cumulative, GroupLabels, RollupRow, SloCommit, SloRepository};
 use crate::rollup::{SliReader, MINUTE_MS};
 use crate::spec::{Budgeting, Slo};
 use crate::status::{events, group_status, rfc3339, window_at, GroupStatus, PeriodStatus, SloStatus, State};
@@ -36,7 +36,7 @@ impl Default for Settings {
         Self {
             delay_ms: 30_000,
             lookback_ms: 300_000,
-            span_minutes: 60,
+            span_minutes: 720,
             min_backfill_ms: 3 * 86_400_000,
         }
     }
@@ -75,7 +75,13 @@ pub struct Evaluator {
     clock: SharedClock,
     settings: Settings,
     slos: Vec<Tracked>,
+    /// Rolled up, not yet committed: `(index into slos, commit)`.
+    pending: Vec<(usize, SloCommit)>,
+    pending_rows: usize,
 }
+
+/// Rows held before a commit while catching up, bounding memory.
+const FLUSH_ROWS: usize = 200_000;
 
 /// The outcome of one run.
 #[derive(Debug, Clone, Default)]
@@ -104,6 +110,8 @@ impl Evaluator {
             clock,
             settings,
             slos: Vec::new(),
+            pending: Vec::new(),
+            pending_rows: 0,
         }
     }
 
@@ -172,6 +180,9 @@ impl Evaluator {
                     self.slos[i].error = Some(e);
                 }
             }
+        }
+        self.flush();
+        for i in 0..self.slos.len() {
             let (status, alerts) = self.status_of(i);
             out.alerts.extend(alerts);
             out.statuses.push(status);
@@ -206,13 +217,38 @@ impl Evaluator {
         };
         while next <= due {
             let last = (next + self.settings.span_minutes - 1).min(due);
-            self.roll_span(i, next, last)?;
+            let commit = self.roll_span(i, next, last)?;
+            self.pending_rows += commit.rows.len();
+            self.pending.push((i, commit));
+            if self.pending_rows >= FLUSH_ROWS {
+                self.flush();
+                if self.slos[i].error.is_some() {
+                    return Ok(());
+                }
+            }
             next = last + 1;
         }
         Ok(())
     }
 
-    fn roll_span(&mut self, i: usize, first: i64, last: i64) -> Result<(), String> {
+    /// Commits what the cycle rolled up, in one transaction. If that
+    /// fails, the SLOs in it are marked failed and reloaded from the
+    /// store on the next run (their in-memory counts ran ahead).
+    fn flush(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let pending = std::mem::take(&mut self.pending);
+        self.pending_rows = 0;
+        let commits: Vec<SloCommit> = pending.iter().map(|(_, c)| c.clone()).collect();
+        if let Err(e) = self.repo.commit_rollups(&commits) {
+            for (i, _) in &pending {
+                self.slos[*i].error = Some(e.to_string());
+            }
+        }
+    }
+
+    fn roll_span(&mut self, i: usize, first: i64, last: i64) -> Result<SloCommit, String> {
         let query = self.query.clone();
         let repo = self.repo.clone();
         let t = &mut self.slos[i];
@@ -270,11 +306,12 @@ impl Evaluator {
                 }
             }
         }
-        if let Err(e) = repo.commit_rollups(t.id, last, &rows) {
-            return Err(e.to_string());
-        }
         t.through = Some(last);
-        Ok(())
+        Ok(SloCommit {
+            slo: t.id,
+            through: last,
+            rows,
+        })
     }
 
     fn status_of(&mut self, i: usize) -> (SloStatus, Vec<Alert>) {

@@ -76,6 +76,17 @@ pub struct RollupRow {
     pub counts: Cumulative,
 }
 
+/// One SLO's share of a commit: its new rows and how far it is evaluated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SloCommit {
+    /// The SLO's id.
+    pub slo: i64,
+    /// Its last evaluated minute after this commit.
+    pub through: i64,
+    /// New rows.
+    pub rows: Vec<RollupRow>,
+}
+
 /// The state SLO evaluation keeps.
 pub trait SloRepository: Send + Sync {
     /// The SLO `service/name`, created when new. `fingerprint` names what
@@ -87,9 +98,10 @@ pub trait SloRepository: Send + Sync {
     /// The id of a new instance of `slo`.
     fn add_group(&self, slo: i64, labels: &GroupLabels) -> RepoResult<i64>;
 
-    /// Stores `rows` and moves `slo`'s evaluated minute to `through`, all
-    /// or nothing, durably before returning.
-    fn commit_rollups(&self, slo: i64, through: i64, rows: &[RollupRow]) -> RepoResult<()>;
+    /// Stores every commit's rows and moves each SLO's evaluated minute to
+    /// its `through` (in order), all or nothing, durably before returning.
+    /// One call per evaluation cycle: one disk sync for all SLOs.
+    fn commit_rollups(&self, commits: &[SloCommit]) -> RepoResult<()>;
 
     /// `group`'s counts at the end of `minute`: the newest row at or
     /// before it, zero when there is none.
@@ -177,14 +189,20 @@ impl SloRepository for MemRepository {
         Ok(id)
     }
 
-    fn commit_rollups(&self, slo: i64, through: i64, rows: &[RollupRow]) -> RepoResult<()> {
+    fn commit_rollups(&self, commits: &[SloCommit]) -> RepoResult<()> {
         let mut st = self.lock()?;
-        let Some(entry) = st.slos.values_mut().find(|(id, _, _)| *id == slo) else {
-            return Err(RepoError(format!("no SLO with id {slo}")));
-        };
-        entry.2 = Some(through);
-        for r in rows {
-            st.rollups.insert((r.group, r.minute), r.counts);
+        for c in commits {
+            if !st.slos.values().any(|(id, _, _)| *id == c.slo) {
+                return Err(RepoError(format!("no SLO with id {}", c.slo)));
+            }
+        }
+        for c in commits {
+            if let Some(entry) = st.slos.values_mut().find(|(id, _, _)| *id == c.slo) {
+                entry.2 = Some(c.through);
+            }
+            for r in &c.rows {
+                st.rollups.insert((r.group, r.minute), r.counts);
+            }
         }
         Ok(())
     }
@@ -222,6 +240,10 @@ pub mod contract {
         }
     }
 
+    fn commit(slo: i64, through: i64, rows: Vec<RollupRow>) -> SloCommit {
+        SloCommit { slo, through, rows }
+    }
+
     /// Runs every check on fresh repositories from `fresh`.
     pub fn run_all<R: SloRepository>(fresh: impl Fn() -> R) {
         a_new_slo_starts_empty(&fresh());
@@ -243,7 +265,7 @@ pub mod contract {
     fn rollups_answer_the_newest_row_at_or_before(r: &impl SloRepository) {
         let s = r.open_slo("api", "availability", "fp1").expect("open");
         let g = r.add_group(s.id, &labels(&[])).expect("group");
-        r.commit_rollups(s.id, 10, &[row(g, 3, 5.0, 1.0, 0), row(g, 7, 9.5, 2.0, 1)])
+        r.commit_rollups(&[commit(s.id, 10, vec![row(g, 3, 5.0, 1.0, 0), row(g, 7, 9.5, 2.0, 1)])])
             .expect("commit");
         assert_eq!(r.cumulative_at(g, 2).expect("at"), Cumulative::default());
         assert_eq!(r.cumulative_at(g, 3).expect("at").total, 5.0);
@@ -260,23 +282,39 @@ pub mod contract {
                 .evaluated_through,
             Some(10)
         );
-        r.commit_rollups(s.id, 11, &[]).expect("commit nothing");
+        r.commit_rollups(&[commit(s.id, 11, vec![])]).expect("commit nothing");
         assert_eq!(
             r.open_slo("api", "availability", "fp1")
                 .expect("open")
                 .evaluated_through,
             Some(11)
         );
+        let other = r.open_slo("api", "latency", "fp1").expect("open");
+        let g2 = r.add_group(other.id, &labels(&[])).expect("group");
         assert!(
-            r.commit_rollups(s.id + 1000, 11, &[]).is_err(),
+            r.commit_rollups(&[
+                commit(other.id, 20, vec![row(g2, 20, 1.0, 0.0, 0)]),
+                commit(s.id + 1000, 11, vec![])
+            ])
+            .is_err(),
             "an unknown SLO is an error"
+        );
+        assert_eq!(
+            r.cumulative_at(g2, 20).expect("at"),
+            Cumulative::default(),
+            "a failed commit leaves nothing behind"
+        );
+        assert_eq!(
+            r.open_slo("api", "latency", "fp1").expect("open").evaluated_through,
+            None
         );
     }
 
     fn reopening_keeps_state_and_a_new_fingerprint_clears_it(r: &impl SloRepository) {
         let s = r.open_slo("web", "latency", "fp1").expect("open");
         let g = r.add_group(s.id, &labels(&[("route", "/a")])).expect("group");
-        r.commit_rollups(s.id, 5, &[row(g, 5, 1.0, 0.0, 0)]).expect("commit");
+        r.commit_rollups(&[commit(s.id, 5, vec![row(g, 5, 1.0, 0.0, 0)])])
+            .expect("commit");
         let again = r.open_slo("web", "latency", "fp1").expect("reopen");
         assert_eq!(again.id, s.id);
         assert_eq!(again.evaluated_through, Some(5));
@@ -296,7 +334,8 @@ pub mod contract {
         assert_eq!(r.add_group(a.id, &l).expect("same group"), ga);
         let gb = r.add_group(b.id, &l).expect("group");
         assert_ne!(ga, gb);
-        r.commit_rollups(a.id, 1, &[row(ga, 1, 3.0, 0.0, 0)]).expect("commit");
+        r.commit_rollups(&[commit(a.id, 1, vec![row(ga, 1, 3.0, 0.0, 0)])])
+            .expect("commit");
         assert_eq!(r.cumulative_at(gb, 1).expect("at"), Cumulative::default());
     }
 

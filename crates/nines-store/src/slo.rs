@@ -1,7 +1,7 @@
 //! [`SloRepository`] over SQLite.
 
 use nines_slo::repo::{
-    Cumulative, GroupLabels, RepoError, RepoResult, RollupRow, SloRepository, StoredGroup, StoredSlo,
+    Cumulative, GroupLabels, RepoError, RepoResult, SloCommit, SloRepository, StoredGroup, StoredSlo,
 };
 use rusqlite::{params, OptionalExtension};
 
@@ -91,38 +91,42 @@ impl Store {
         .map_err(|e| self.sqlite(e))
     }
 
-    fn commit_inner(&self, slo: i64, through: i64, rows: &[RollupRow]) -> crate::Result<()> {
+    fn commit_inner(&self, commits: &[SloCommit]) -> crate::Result<()> {
         let mut conn = self.conn.lock();
         let tx = conn.transaction().map_err(|e| self.sqlite(e))?;
-        let updated = tx
-            .execute(
-                "UPDATE slo SET evaluated_through = ?2 WHERE id = ?1",
-                params![slo, through],
-            )
-            .map_err(|e| self.sqlite(e))?;
-        if updated == 0 {
-            return Err(Error::Corrupt {
-                path: self.path.clone(),
-                what: "slo",
-                detail: format!("no SLO with id {slo}"),
-            });
-        }
         {
-            let mut stmt = tx
+            let mut progress = tx
+                .prepare_cached("UPDATE slo SET evaluated_through = ?2 WHERE id = ?1")
+                .map_err(|e| self.sqlite(e))?;
+            let mut insert = tx
                 .prepare_cached(
                     "INSERT OR REPLACE INTO slo_rollup (group_id, minute, total, bad, bad_slices) \
                      VALUES (?1, ?2, ?3, ?4, ?5)",
                 )
                 .map_err(|e| self.sqlite(e))?;
-            for r in rows {
-                stmt.execute(params![
-                    r.group,
-                    r.minute,
-                    r.counts.total,
-                    r.counts.bad,
-                    i64::try_from(r.counts.bad_slices).unwrap_or(i64::MAX)
-                ])
-                .map_err(|e| self.sqlite(e))?;
+            for c in commits {
+                let updated = progress
+                    .execute(params![c.slo, c.through])
+                    .map_err(|e| self.sqlite(e))?;
+                if updated == 0 {
+                    // Dropping the transaction rolls everything back.
+                    return Err(Error::Corrupt {
+                        path: self.path.clone(),
+                        what: "slo",
+                        detail: format!("no SLO with id {}", c.slo),
+                    });
+                }
+                for r in &c.rows {
+                    insert
+                        .execute(params![
+                            r.group,
+                            r.minute,
+                            r.counts.total,
+                            r.counts.bad,
+                            i64::try_from(r.counts.bad_slices).unwrap_or(i64::MAX)
+                        ])
+                        .map_err(|e| self.sqlite(e))?;
+                }
             }
         }
         tx.commit().map_err(|e| self.sqlite(e))
@@ -170,8 +174,8 @@ impl SloRepository for Store {
         self.add_group_inner(slo, labels).map_err(repo_error)
     }
 
-    fn commit_rollups(&self, slo: i64, through: i64, rows: &[RollupRow]) -> RepoResult<()> {
-        self.commit_inner(slo, through, rows).map_err(repo_error)
+    fn commit_rollups(&self, commits: &[SloCommit]) -> RepoResult<()> {
+        self.commit_inner(commits).map_err(repo_error)
     }
 
     fn cumulative_at(&self, group: i64, minute: i64) -> RepoResult<Cumulative> {
@@ -186,6 +190,7 @@ impl SloRepository for Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nines_slo::repo::RollupRow;
 
     #[test]
     fn sqlite_keeps_the_repository_contract() {
@@ -209,15 +214,15 @@ mod tests {
                 bad: 1.0,
                 bad_slices: 0,
             };
-            s.commit_rollups(
-                slo.id,
-                42,
-                &[RollupRow {
+            s.commit_rollups(&[SloCommit {
+                slo: slo.id,
+                through: 42,
+                rows: vec![RollupRow {
                     group: g,
                     minute: 42,
                     counts,
                 }],
-            )
+            }])
             .expect("commit");
             (slo.id, g)
         };
