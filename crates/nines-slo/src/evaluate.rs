@@ -460,37 +460,38 @@ fn group_alerts(
             ));
         }
     }
-    if status.events.total > 0.0 {
-        let remaining = status.budget.remaining_ratio;
-        if alerting.budget_exhausted && remaining <= 0.0 {
-            let mut labels = alert_labels(slo, &g.labels, alerting, EXHAUSTED_ALERT);
-            labels.insert("severity".into(), "ticket".into());
-            out.push(alert(
-                labels,
-                "budget_exhausted",
-                remaining,
-                format!("{} has spent its error budget", slo.id()),
-                format!(
-                    "{:.1}% of the error budget of the {} window is spent.",
-                    status.budget.consumed_ratio * 100.0,
-                    slo.window.describe()
-                ),
-            ));
-        } else if let Some(below) = alerting.budget_remaining_below.filter(|b| remaining < *b) {
-            let mut labels = alert_labels(slo, &g.labels, alerting, LOW_ALERT);
-            labels.insert("severity".into(), "ticket".into());
-            out.push(alert(
-                labels,
+    let remaining = status.budget.remaining_ratio;
+    let budget_alert = if status.events.total <= 0.0 {
+        None
+    } else if alerting.budget_exhausted && remaining <= 0.0 {
+        Some((
+            EXHAUSTED_ALERT,
+            "budget_exhausted",
+            format!("{} has spent its error budget", slo.id()),
+            format!(
+                "{:.1}% of the error budget of the {} window is spent.",
+                status.budget.consumed_ratio * 100.0,
+                slo.window.describe()
+            ),
+        ))
+    } else {
+        alerting.budget_remaining_below.filter(|b| remaining < *b).map(|below| {
+            (
+                LOW_ALERT,
                 "budget_remaining_below",
-                remaining,
                 format!("{} has {:.1}% of its error budget left", slo.id(), remaining * 100.0),
                 format!(
                     "Less than {:.0}% of the error budget of the {} window remains.",
                     below * 100.0,
                     slo.window.describe()
                 ),
-            ));
-        }
+            )
+        })
+    };
+    if let Some((alertname, rule, summary, description)) = budget_alert {
+        let mut labels = alert_labels(slo, &g.labels, alerting, alertname);
+        labels.insert("severity".into(), "ticket".into());
+        out.push(alert(labels, rule, remaining, summary, description));
     }
     out
 }

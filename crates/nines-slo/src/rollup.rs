@@ -155,92 +155,52 @@ impl SliReader {
         }
     }
 
-    fn group_of(&self, labels: &Labels) -> GroupLabels {
-        self.group_by
-            .iter()
-            .filter_map(|name| {
-                labels
-                    .iter()
-                    .find(|(n, _)| n == name)
-                    .filter(|(_, v)| !v.is_empty())
-                    .map(|(n, v)| (n.clone(), v.clone()))
-            })
-            .collect()
-    }
-
     /// The events of minutes `first_minute..=last_minute`.
     pub fn read(&mut self, q: &dyn MetricsQuery, first_minute: i64, last_minute: i64) -> Result<SpanEvents, String> {
         let minutes = usize::try_from(last_minute - first_minute + 1).map_err(|_| "empty span".to_string())?;
         let span_start = (first_minute - 1) * MINUTE_MS;
         let span_end = last_minute * MINUTE_MS;
-        let mut out = SpanEvents {
+        let mut tally = Tally {
+            group_by: &self.group_by,
             first_minute,
-            groups: HashMap::new(),
+            last_minute,
+            minutes,
+            raw: HashMap::new(),
         };
-        // Per group and minute: total, good, bad as the counters give them.
-        let mut raw: HashMap<GroupLabels, Vec<[f64; 3]>> = HashMap::new();
         let mut has_good = false;
         self.notes.clear();
-        for i in 0..self.sources.len() {
-            let source = self.sources[i].clone();
-            let mut add = |this: &Self, labels: &Labels, t: i64, slot: usize, amount: f64| {
-                let minute = minute_of(t).clamp(first_minute, last_minute);
-                let idx = (minute - first_minute) as usize;
-                let row = raw
-                    .entry(this.group_of(labels))
-                    .or_insert_with(|| vec![[0.0; 3]; minutes]);
-                row[idx][slot] += amount;
-            };
-            match &source {
+        for (i, source) in self.sources.iter().enumerate() {
+            let memory = &mut self.memory[i];
+            match source {
                 Source::Counter { query, selector, role } => {
-                    let series = self.fetch(q, query, *selector, span_start, span_end)?;
                     let slot = match role {
-                        Role::Total => 0,
+                        Role::Total => TOTAL,
                         Role::Good => {
                             has_good = true;
-                            1
+                            GOOD
                         }
-                        Role::Bad => 2,
+                        Role::Bad => BAD,
                     };
-                    for s in series {
-                        let mem = self.memory[i].get(&s.labels).copied();
-                        let mut incs = Vec::new();
-                        let last = counter_increases(&s.points, mem, span_start, span_end, |t, d| incs.push((t, d)));
-                        for (t, d) in incs {
-                            add(self, &s.labels, t, slot, d);
-                        }
-                        if let Some(l) = last {
-                            self.memory[i].insert(s.labels, l);
-                        }
+                    for s in fetch(q, query, *selector, span_start, span_end, self.lookback_ms)? {
+                        tally.counter(memory, s, slot, span_start, span_end);
                     }
                 }
                 Source::Buckets { selector, threshold } => {
                     has_good = true;
-                    let series = self.fetch(q, selector, true, span_start, span_end)?;
                     let mut bounds = Vec::new();
                     let mut found_threshold = false;
-                    for s in series {
+                    for s in fetch(q, selector, true, span_start, span_end, self.lookback_ms)? {
                         let le = s.labels.iter().find(|(n, _)| n == "le").map(|(_, v)| v.as_str());
                         let Some(bound) = le.and_then(|v| v.parse::<f64>().ok()) else {
                             continue;
                         };
-                        let slot = if bound == f64::INFINITY {
-                            0
+                        if bound == f64::INFINITY {
+                            tally.counter(memory, s, TOTAL, span_start, span_end);
                         } else if bound == *threshold {
                             found_threshold = true;
-                            1
+                            tally.counter(memory, s, GOOD, span_start, span_end);
                         } else {
                             bounds.push(bound);
-                            continue;
-                        };
-                        let mem = self.memory[i].get(&s.labels).copied();
-                        let mut incs = Vec::new();
-                        let last = counter_increases(&s.points, mem, span_start, span_end, |t, d| incs.push((t, d)));
-                        for (t, d) in incs {
-                            add(self, &s.labels, t, slot, d);
-                        }
-                        if let Some(l) = last {
-                            self.memory[i].insert(s.labels, l);
                         }
                     }
                     if !found_threshold && !bounds.is_empty() {
@@ -254,66 +214,50 @@ impl SliReader {
                     }
                 }
                 Source::Samples { selector } => {
-                    let series = self.fetch(q, selector, true, span_start, span_end)?;
-                    for s in series {
-                        let from = self.memory[i].get(&s.labels).map_or(span_start, |m| m.0);
+                    for s in fetch(q, selector, true, span_start, span_end, self.lookback_ms)? {
+                        let group = tally.group_of(&s.labels);
+                        let from = memory.get(&s.labels).map_or(span_start, |m| m.0);
                         let mut last = None;
                         for &(t, v) in s
                             .points
                             .iter()
                             .filter(|(t, v)| *t > from && *t <= span_end && is_value(*v))
                         {
-                            add(self, &s.labels, t, 0, 1.0);
+                            tally.add(&group, t, TOTAL, 1.0);
                             if v != 1.0 {
-                                add(self, &s.labels, t, 2, 1.0);
+                                tally.add(&group, t, BAD, 1.0);
                             }
                             last = Some((t, v));
                         }
                         if let Some(l) = last {
-                            self.memory[i].insert(s.labels, l);
+                            memory.insert(s.labels, l);
                         }
                     }
                 }
                 Source::Ratio { query } => {
-                    let series = q.range(query, first_minute * MINUTE_MS, span_end, MINUTE_MS)?;
-                    for s in series {
+                    for s in q.range(query, first_minute * MINUTE_MS, span_end, MINUTE_MS)? {
+                        let group = tally.group_of(&s.labels);
                         for &(t, r) in s.points.iter().filter(|(_, r)| is_value(*r)) {
-                            add(self, &s.labels, t, 0, 1.0);
-                            add(self, &s.labels, t, 2, r.clamp(0.0, 1.0));
+                            tally.add(&group, t, TOTAL, 1.0);
+                            tally.add(&group, t, BAD, r.clamp(0.0, 1.0));
                         }
                     }
                 }
             }
         }
+        let groups = tally
+            .raw
+            .into_iter()
+            .map(|(group, rows)| {
+                let counts = rows
+                    .into_iter()
+                    .map(|[total, good, bad]| if has_good { (total, total - good) } else { (total, bad) })
+                    .collect();
+                (group, counts)
+            })
+            .collect();
         self.forget_silent(span_end);
-        for (group, rows) in raw {
-            let counts = rows
-                .into_iter()
-                .map(|[total, good, bad]| if has_good { (total, total - good) } else { (total, bad) })
-                .collect();
-            out.groups.insert(group, counts);
-        }
-        Ok(out)
-    }
-
-    fn fetch(
-        &self,
-        q: &dyn MetricsQuery,
-        query: &str,
-        selector: bool,
-        start: i64,
-        end: i64,
-    ) -> Result<Vec<Series>, String> {
-        if selector {
-            let range = end - start + self.lookback_ms;
-            match q.instant(&format!("{query}[{range}ms]"), end)? {
-                Value::Matrix(m) => Ok(m),
-                other => Err(format!("{query}: expected a range vector, got {}", other.type_name())),
-            }
-        } else {
-            let from = start - start.rem_euclid(EXPRESSION_STEP_MS);
-            q.range(query, from, end, EXPRESSION_STEP_MS)
-        }
+        Ok(SpanEvents { first_minute, groups })
     }
 
     /// Drops memories of series silent for longer than the lookback: if
@@ -322,6 +266,80 @@ impl SliReader {
         let horizon = now - 2 * self.lookback_ms;
         for m in &mut self.memory {
             m.retain(|_, (t, _)| *t >= horizon);
+        }
+    }
+}
+
+/// Reads a source: raw samples of a plain selector (reaching back
+/// `lookback_ms` before `start` for baselines), else the expression every
+/// [`EXPRESSION_STEP_MS`].
+fn fetch(
+    q: &dyn MetricsQuery,
+    query: &str,
+    selector: bool,
+    start: i64,
+    end: i64,
+    lookback_ms: i64,
+) -> Result<Vec<Series>, String> {
+    if selector {
+        let range = end - start + lookback_ms;
+        match q.instant(&format!("{query}[{range}ms]"), end)? {
+            Value::Matrix(m) => Ok(m),
+            other => Err(format!("{query}: expected a range vector, got {}", other.type_name())),
+        }
+    } else {
+        let from = start - start.rem_euclid(EXPRESSION_STEP_MS);
+        q.range(query, from, end, EXPRESSION_STEP_MS)
+    }
+}
+
+/// Slots of a tally row: events as the SLI's series give them.
+const TOTAL: usize = 0;
+const GOOD: usize = 1;
+const BAD: usize = 2;
+
+/// Per group and minute of a span, total, good and bad as counted.
+struct Tally<'a> {
+    group_by: &'a [String],
+    first_minute: i64,
+    last_minute: i64,
+    minutes: usize,
+    raw: HashMap<GroupLabels, Vec<[f64; 3]>>,
+}
+
+impl Tally<'_> {
+    fn group_of(&self, labels: &Labels) -> GroupLabels {
+        self.group_by
+            .iter()
+            .filter_map(|name| {
+                labels
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .filter(|(_, v)| !v.is_empty())
+                    .map(|(n, v)| (n.clone(), v.clone()))
+            })
+            .collect()
+    }
+
+    fn add(&mut self, group: &GroupLabels, t: i64, slot: usize, amount: f64) {
+        let minute = minute_of(t).clamp(self.first_minute, self.last_minute);
+        let idx = (minute - self.first_minute) as usize;
+        if !self.raw.contains_key(group) {
+            self.raw.insert(group.clone(), vec![[0.0; 3]; self.minutes]);
+        }
+        if let Some(row) = self.raw.get_mut(group) {
+            row[idx][slot] += amount;
+        }
+    }
+
+    /// Counts one counter series' increases into `slot`, continuing from
+    /// and updating its memory.
+    fn counter(&mut self, memory: &mut HashMap<Labels, (i64, f64)>, s: Series, slot: usize, start: i64, end: i64) {
+        let group = self.group_of(&s.labels);
+        let previous = memory.get(&s.labels).copied();
+        let last = counter_increases(&s.points, previous, start, end, |t, d| self.add(&group, t, slot, d));
+        if let Some(l) = last {
+            memory.insert(s.labels, l);
         }
     }
 }

@@ -630,6 +630,31 @@ sli:
 "#;
 
     #[test]
+    fn alerting_settings_are_applied_and_mistakes_named() {
+        let ok = format!(
+            "{GOOD}alerting:\n  min_events: 100\n  burn_rate:\n    ticket_3d: {{enabled: false}}\n    page_1h: {{labels: {{channel: oncall}}}}\n  budget_remaining_below: 0\n"
+        );
+        let a = Slo::from_spec(&spec(&ok)).unwrap().alerting;
+        assert_eq!(a.min_events, 100.0);
+        assert_eq!(a.budget_remaining_below, None, "0 turns it off");
+        assert!(!a.tiers.iter().find(|t| t.name == "ticket_3d").unwrap().enabled);
+        assert_eq!(
+            a.tiers.iter().find(|t| t.name == "page_1h").unwrap().labels["channel"],
+            "oncall"
+        );
+        let problems = |extra: &str| Slo::from_spec(&spec(&format!("{GOOD}{extra}"))).unwrap_err();
+        let p = problems("alerting:\n  burn_rate:\n    page_2h: {enabled: false}\n");
+        assert_eq!(p[0].0, vec!["alerting", "burn_rate"]);
+        assert!(p[0].1.contains("page_1h, page_6h, ticket_1d, ticket_3d"), "{p:?}");
+        let p = problems("alerting:\n  budget_remaining_below: 100\n");
+        assert_eq!(p[0].0, vec!["alerting", "budget_remaining_below"]);
+        let p = problems("alerting:\n  labels: {severity: high}\n");
+        assert!(p[0].1.contains("set by nines"), "{p:?}");
+        let p = problems("group_by: [service]\n");
+        assert!(p[0].1.contains("set by nines"), "{p:?}");
+    }
+
+    #[test]
     fn a_ratio_slo_validates() {
         let slo = Slo::from_spec(&spec(GOOD)).unwrap();
         assert_eq!(slo.id(), "checkout/availability");
