@@ -8,7 +8,7 @@
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
@@ -96,10 +96,11 @@ impl Auth {
         self.tokens.is_empty()
     }
 
-    /// Checks an `Authorization` header value for a scope.
-    pub fn check(&self, authorization: Option<&str>, needs: Scope) -> Result<(), Denied> {
+    /// Checks an `Authorization` header value for a scope; the name of
+    /// the token that passed (`None` when the API is open).
+    pub fn check(&self, authorization: Option<&str>, needs: Scope) -> Result<Option<String>, Denied> {
         if self.is_open() {
-            return Ok(());
+            return Ok(None);
         }
         let presented = authorization
             .and_then(|h| {
@@ -117,7 +118,7 @@ impl Auth {
         }
         let token = found.ok_or(Denied::Unauthenticated)?;
         if token.scopes.contains(&needs) || token.scopes.contains(&Scope::Admin) {
-            Ok(())
+            Ok(Some(token.name.clone()))
         } else {
             Err(Denied::Forbidden {
                 token: token.name.clone(),
@@ -127,17 +128,29 @@ impl Auth {
     }
 }
 
-/// The scope a route needs; `None` for health probes, which stay open so
-/// load balancers and orchestrators need no secret.
-pub fn scope_of(route: &str) -> Option<Scope> {
+/// The scope a request needs, by method and route pattern; `None` for
+/// health probes, which stay open so load balancers and orchestrators need
+/// no secret. Changes to SLO state (maintenance windows, gate overrides)
+/// are admin work; reading them is not.
+pub fn scope_of(method: &Method, route: &str) -> Option<Scope> {
     match route {
         "/-/healthy" | "/-/ready" => None,
         "/api/v1/write" | "/api/v1/import" | "/v1/metrics" => Some(Scope::Ingest),
         "/-/reload" => Some(Scope::Admin),
         r if r.starts_with("/api/v1/admin/") => Some(Scope::Admin),
+        r if (r.starts_with("/api/v1/maintenance") || r.starts_with("/api/v1/gate/overrides"))
+            && method != Method::GET =>
+        {
+            Some(Scope::Admin)
+        }
         _ => Some(Scope::Read),
     }
 }
+
+/// The name of the token a request came with (`None` when the API is
+/// open), for the audit trail.
+#[derive(Debug, Clone, Default)]
+pub struct Actor(pub Option<String>);
 
 /// Middleware enforcing [`scope_of`] with the state's tokens.
 pub async fn require(State(st): State<AppState>, req: Request, next: Next) -> Response {
@@ -146,13 +159,17 @@ pub async fn require(State(st): State<AppState>, req: Request, next: Next) -> Re
         .get::<MatchedPath>()
         .map_or("", |p| p.as_str())
         .to_string();
-    let Some(needs) = scope_of(&route) else {
+    let Some(needs) = scope_of(req.method(), &route) else {
         return next.run(req).await;
     };
     let header = req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok());
     let verdict = st.auth.read().check(header, needs);
     match verdict {
-        Ok(()) => next.run(req).await,
+        Ok(token) => {
+            let mut req = req;
+            req.extensions_mut().insert(Actor(token));
+            next.run(req).await
+        }
         Err(Denied::Unauthenticated) => {
             let mut resp = ApiError {
                 status: StatusCode::UNAUTHORIZED,
@@ -200,20 +217,29 @@ mod tests {
     #[test]
     fn scopes_are_enforced_and_admin_implies_the_rest() {
         let a = auth();
-        assert_eq!(a.check(Some("Bearer read-secret"), Scope::Read), Ok(()));
-        assert_eq!(a.check(Some("bearer read-secret"), Scope::Read), Ok(()));
+        assert_eq!(
+            a.check(Some("Bearer read-secret"), Scope::Read),
+            Ok(Some("grafana".into()))
+        );
+        assert_eq!(
+            a.check(Some("bearer read-secret"), Scope::Read),
+            Ok(Some("grafana".into()))
+        );
         assert!(matches!(
             a.check(Some("Bearer read-secret"), Scope::Ingest),
             Err(Denied::Forbidden { .. })
         ));
-        assert_eq!(a.check(Some("Bearer admin-secret"), Scope::Ingest), Ok(()));
+        assert_eq!(
+            a.check(Some("Bearer admin-secret"), Scope::Ingest),
+            Ok(Some("ops".into()))
+        );
         assert_eq!(a.check(Some("Bearer nope"), Scope::Read), Err(Denied::Unauthenticated));
         assert_eq!(a.check(None, Scope::Read), Err(Denied::Unauthenticated));
         assert_eq!(
             a.check(Some("Basic read-secret"), Scope::Read),
             Err(Denied::Unauthenticated)
         );
-        assert_eq!(Auth::default().check(None, Scope::Admin), Ok(()));
+        assert_eq!(Auth::default().check(None, Scope::Admin), Ok(None));
     }
 
     #[test]
@@ -227,10 +253,19 @@ mod tests {
 
     #[test]
     fn routes_map_to_scopes() {
-        assert_eq!(scope_of("/-/healthy"), None);
-        assert_eq!(scope_of("/api/v1/write"), Some(Scope::Ingest));
-        assert_eq!(scope_of("/api/v1/admin/backup"), Some(Scope::Admin));
-        assert_eq!(scope_of("/api/v1/series"), Some(Scope::Read));
-        assert_eq!(scope_of(""), Some(Scope::Read));
+        let get = Method::GET;
+        assert_eq!(scope_of(&get, "/-/healthy"), None);
+        assert_eq!(scope_of(&Method::POST, "/api/v1/write"), Some(Scope::Ingest));
+        assert_eq!(scope_of(&Method::POST, "/api/v1/admin/backup"), Some(Scope::Admin));
+        assert_eq!(scope_of(&get, "/api/v1/series"), Some(Scope::Read));
+        assert_eq!(scope_of(&get, ""), Some(Scope::Read));
+        assert_eq!(scope_of(&get, "/api/v1/maintenance"), Some(Scope::Read));
+        assert_eq!(scope_of(&Method::POST, "/api/v1/maintenance"), Some(Scope::Admin));
+        assert_eq!(
+            scope_of(&Method::DELETE, "/api/v1/maintenance/{id}"),
+            Some(Scope::Admin)
+        );
+        assert_eq!(scope_of(&get, "/api/v1/gate"), Some(Scope::Read));
+        assert_eq!(scope_of(&Method::POST, "/api/v1/gate/overrides"), Some(Scope::Admin));
     }
 }

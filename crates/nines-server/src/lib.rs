@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 use nines_scrape::ScrapeManager;
 use nines_tsdb::Db;
@@ -13,9 +13,11 @@ pub mod auth;
 mod body;
 mod error;
 mod export;
+mod gate_api;
 mod ingest;
 pub mod limits;
 pub mod listen;
+pub mod maintenance_api;
 mod metadata;
 mod otlp;
 pub mod params;
@@ -114,6 +116,18 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/slos/{service}/{slo}", get(slo_api::show))
         .route("/api/v1/slos/{service}/{slo}/history", get(slo_api::slo_history))
         .route("/api/v1/alerts", get(slo_api::alerts))
+        .route(
+            "/api/v1/maintenance",
+            get(maintenance_api::list).post(maintenance_api::create),
+        )
+        .route("/api/v1/maintenance/{id}", delete(maintenance_api::withdraw))
+        .route("/api/v1/maintenance/{id}/end", post(maintenance_api::end))
+        .route("/api/v1/gate", get(gate_api::gate))
+        .route(
+            "/api/v1/gate/overrides",
+            get(gate_api::list_overrides).post(gate_api::create_override),
+        )
+        .route("/api/v1/gate/overrides/{id}", delete(gate_api::revoke_override))
         .route("/-/reload", post(targets::reload).put(targets::reload))
         .route("/metrics", get(telemetry::metrics))
         .route("/-/healthy", get(|| async { "nines is Healthy.\n" }))

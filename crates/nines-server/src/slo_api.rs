@@ -2,13 +2,15 @@
 //! Prometheus's `/api/v1/alerts` shape.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
+use nines_slo::gate::{GateRepository, Policies};
 use nines_slo::history::{history, SloHandle};
-use nines_slo::repo::SloRepository;
+use nines_slo::maintenance::Maintenance;
+use nines_slo::repo::{SloRepository, StoredWindow};
 use nines_slo::Evaluation;
 use parking_lot::RwLock;
 use serde_json::json;
@@ -16,19 +18,61 @@ use serde_json::json;
 use crate::error::success;
 use crate::{ApiError, AppState};
 
+/// Changes to SLO state that go through the evaluator, so that they and
+/// the rollups they invalidate never race an evaluation cycle. Calls
+/// block (a cycle may be running); they return once the change is durable.
+pub trait SloControl: Send + Sync {
+    /// Records a maintenance window.
+    fn add_maintenance(&self, maintenance: Maintenance, by: &str) -> nines_slo::Result<StoredWindow>;
+    /// Ends a window now, or withdraws it.
+    fn end_maintenance(&self, id: i64, by: &str, withdraw: bool) -> nines_slo::Result<StoredWindow>;
+}
+
 /// What the evaluator last published, and the store history reads from.
 pub struct SloBoard {
     latest: RwLock<Arc<Evaluation>>,
     repo: Arc<dyn SloRepository>,
+    gate: Arc<dyn GateRepository>,
+    policies: RwLock<Arc<Policies>>,
+    control: OnceLock<Arc<dyn SloControl>>,
 }
 
 impl SloBoard {
-    /// An empty board over `repo`.
-    pub fn new(repo: Arc<dyn SloRepository>) -> Self {
+    /// An empty board over the stores, with the default budget policy.
+    pub fn new(repo: Arc<dyn SloRepository>, gate: Arc<dyn GateRepository>) -> Self {
         Self {
             latest: RwLock::new(Arc::new(Evaluation::default())),
             repo,
+            gate,
+            policies: RwLock::default(),
+            control: OnceLock::new(),
         }
+    }
+
+    /// Replaces the budget policies the gate applies.
+    pub fn set_policies(&self, policies: Policies) {
+        *self.policies.write() = Arc::new(policies);
+    }
+
+    /// The budget policies in force.
+    pub fn policies(&self) -> Arc<Policies> {
+        self.policies.read().clone()
+    }
+
+    /// Where gate overrides are kept.
+    pub fn gate(&self) -> Arc<dyn GateRepository> {
+        self.gate.clone()
+    }
+
+    /// Connects the evaluator's controls (once).
+    pub fn set_control(&self, control: Arc<dyn SloControl>) {
+        // A second call keeps the first: there is one evaluator.
+        let _ = self.control.set(control);
+    }
+
+    /// The state store.
+    pub fn repo(&self) -> Arc<dyn SloRepository> {
+        self.repo.clone()
     }
 
     /// Replaces what is served.
@@ -40,6 +84,19 @@ impl SloBoard {
     pub fn latest(&self) -> Arc<Evaluation> {
         self.latest.read().clone()
     }
+}
+
+/// The evaluator's controls, or 503 when SLOs are not evaluated.
+pub(crate) fn control(state: &AppState) -> Result<Arc<dyn SloControl>, ApiError> {
+    state
+        .slos
+        .as_ref()
+        .and_then(|b| b.control.get().cloned())
+        .ok_or_else(|| ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            kind: "unavailable",
+            message: "SLO evaluation is not running (it needs a data directory)".into(),
+        })
 }
 
 fn board(state: &AppState) -> Arc<Evaluation> {

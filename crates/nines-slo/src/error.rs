@@ -9,6 +9,15 @@ pub enum Error {
     /// An unknown IANA time zone.
     #[error("unknown time zone {0:?} (use an IANA name such as Europe/Berlin or UTC)")]
     UnknownTimeZone(String),
+    /// No maintenance window has this id.
+    #[error("no maintenance window with id {0}")]
+    UnknownWindow(i64),
+    /// The window comes from the config, which is where it changes.
+    #[error("maintenance window {0} is defined in the config; change it there and reload")]
+    ConfigWindow(i64),
+    /// The window was withdrawn already.
+    #[error("maintenance window {0} was withdrawn")]
+    WithdrawnWindow(i64),
     /// The state store failed.
     #[error(transparent)]
     Repo(#[from] crate::repo::RepoError),

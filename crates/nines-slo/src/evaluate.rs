@@ -7,6 +7,8 @@ use std::sync::Arc;
 
 use nines_clock::SharedClock;
 
+mod maintenance;
+
 use crate::alerts::{alert_labels, Alert, BURN_ALERT, EXHAUSTED_ALERT, LOW_ALERT};
 use crate::budget::slice_is_good;
 use crate::history::SloHandle;
@@ -14,7 +16,9 @@ use crate::query::MetricsQuery;
 use crate::repo::{Cumulative, GroupLabels, RollupRow, SloCommit, SloRepository};
 use crate::rollup::{SliReader, MINUTE_MS};
 use crate::spec::{Budgeting, Slo};
-use crate::status::{events, group_status, rfc3339, window_at, GroupStatus, PeriodStatus, SloStatus, State};
+use crate::status::{
+    events, group_status, rfc3339, window_at, GroupStatus, MaintenanceOccurrence, PeriodStatus, SloStatus, State,
+};
 
 /// How evaluation runs.
 #[derive(Debug, Clone)]
@@ -29,6 +33,9 @@ pub struct Settings {
     /// Shortest history a new SLO is rolled up from (its window, and at
     /// least the longest burn-rate window).
     pub min_backfill_ms: i64,
+    /// Furthest back a maintenance change rolls SLOs back (the raw
+    /// samples' retention: older minutes cannot be counted again).
+    pub rewind_limit_ms: Option<i64>,
 }
 
 impl Default for Settings {
@@ -38,6 +45,7 @@ impl Default for Settings {
             lookback_ms: 300_000,
             span_minutes: 720,
             min_backfill_ms: 3 * 86_400_000,
+            rewind_limit_ms: None,
         }
     }
 }
@@ -78,6 +86,10 @@ pub struct Evaluator {
     /// Rolled up, not yet committed: `(index into slos, commit)`.
     pending: Vec<(usize, SloCommit)>,
     pending_rows: usize,
+    /// Maintenance windows in force; `None` until loaded from the store.
+    windows: Option<Vec<crate::maintenance::Applied>>,
+    /// Stored windows that could not be applied.
+    window_notes: Vec<String>,
 }
 
 /// Rows held before a commit while catching up, bounding memory.
@@ -112,6 +124,8 @@ impl Evaluator {
             slos: Vec::new(),
             pending: Vec::new(),
             pending_rows: 0,
+            windows: None,
+            window_notes: Vec::new(),
         }
     }
 
@@ -167,6 +181,13 @@ impl Evaluator {
     pub fn run(&mut self) -> Evaluation {
         let due = self.due_minute();
         let mut out = Evaluation::default();
+        if let Err(e) = self.windows() {
+            // Without the windows, counting would put maintenance minutes
+            // into the budget for good: wait for the store instead.
+            for t in &mut self.slos {
+                t.error = Some(format!("reading maintenance windows: {e}"));
+            }
+        }
         for i in 0..self.slos.len() {
             if self.slos[i].error.take().is_some() {
                 // Start again from what the store holds: in-memory counts
@@ -251,6 +272,7 @@ impl Evaluator {
     fn roll_span(&mut self, i: usize, first: i64, last: i64) -> Result<SloCommit, String> {
         let query = self.query.clone();
         let repo = self.repo.clone();
+        let excluded = self.excluded(&self.slos[i].slo.service, first, last);
         let t = &mut self.slos[i];
         let span = t.reader.read(&*query, first, last)?;
         let mut per_group: Vec<Option<Vec<(f64, f64)>>> = vec![None; t.groups.len()];
@@ -285,8 +307,13 @@ impl Evaluator {
                 let mut changed = false;
                 if let Some(&(total, bad)) = counts.as_ref().and_then(|c| c.get(offset)) {
                     if total != 0.0 || bad != 0.0 {
-                        g.counts.total += total;
-                        g.counts.bad += bad;
+                        if excluded.get(offset).copied().unwrap_or(false) {
+                            g.counts.excluded += total;
+                            g.counts.excluded_bad += bad;
+                        } else {
+                            g.counts.total += total;
+                            g.counts.bad += bad;
+                        }
                         changed = true;
                     }
                 }
@@ -316,9 +343,12 @@ impl Evaluator {
 
     fn status_of(&mut self, i: usize) -> (SloStatus, Vec<Alert>) {
         let repo = self.repo.clone();
+        let maintenance = self.maintenance_shown(i);
+        let window_notes = self.window_notes.clone();
         let t = &mut self.slos[i];
         let slo = &t.slo;
         let mut notes: Vec<String> = t.reader.notes.clone();
+        notes.extend(window_notes);
         if let Some(e) = &t.error {
             notes.push(format!("evaluation failed: {e}"));
         }
@@ -378,9 +408,46 @@ impl Evaluator {
             evaluated_at: t.through.map(|k| rfc3339(k * MINUTE_MS)).unwrap_or_default(),
             state,
             groups,
+            maintenance,
             notes,
         };
         (status, alerts)
+    }
+
+    /// The occurrences of the service's windows from the start of the
+    /// SLO's current period to a week after its evaluation time.
+    fn maintenance_shown(&self, i: usize) -> Vec<MaintenanceOccurrence> {
+        /// Enough for a daily window over a quarter.
+        const MOST: usize = 100;
+        let t = &self.slos[i];
+        let now = t
+            .through
+            .unwrap_or_else(|| self.clock.now_millis().div_euclid(MINUTE_MS))
+            * MINUTE_MS;
+        let Ok(period) = window_at(&t.slo.window, now / MINUTE_MS) else {
+            return Vec::new();
+        };
+        let mut out: Vec<MaintenanceOccurrence> = self
+            .windows
+            .iter()
+            .flatten()
+            .filter(|w| w.service() == t.slo.service)
+            .flat_map(|w| {
+                w.occurrences(period.start, now + 7 * 86_400_000)
+                    .into_iter()
+                    .map(move |(start, end)| MaintenanceOccurrence {
+                        id: w.id,
+                        name: w.maintenance.spec.name.clone(),
+                        reason: w.maintenance.spec.reason.clone(),
+                        start: rfc3339(start),
+                        end: rfc3339(end),
+                        active: start <= now && now < end,
+                    })
+            })
+            .collect();
+        out.sort_by(|a, b| a.start.cmp(&b.start));
+        out.truncate(MOST);
+        out
     }
 }
 

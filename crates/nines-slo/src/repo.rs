@@ -10,6 +10,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::maintenance::MaintenanceSpec;
+
 /// A failure of the state store, worded by the implementation.
 #[derive(Debug, thiserror::Error, Clone, PartialEq)]
 #[error("state store: {0}")]
@@ -32,6 +34,10 @@ pub struct Cumulative {
     pub bad: f64,
     /// Completed timeslices that were bad (timeslice SLOs only).
     pub bad_slices: u64,
+    /// Events left out because a maintenance window covered them.
+    pub excluded: f64,
+    /// Of those, the bad ones.
+    pub excluded_bad: f64,
 }
 
 impl Cumulative {
@@ -41,6 +47,8 @@ impl Cumulative {
             total: (self.total - earlier.total).max(0.0),
             bad: (self.bad - earlier.bad).max(0.0),
             bad_slices: self.bad_slices.saturating_sub(earlier.bad_slices),
+            excluded: (self.excluded - earlier.excluded).max(0.0),
+            excluded_bad: (self.excluded_bad - earlier.excluded_bad).max(0.0),
         }
     }
 }
@@ -87,6 +95,67 @@ pub struct SloCommit {
     pub rows: Vec<RollupRow>,
 }
 
+/// A maintenance window as stored, with its audit trail.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct StoredWindow {
+    /// The store's id.
+    pub id: i64,
+    /// `config` (kept in step with the config) or `api`.
+    pub source: String,
+    /// The window as written.
+    pub spec: MaintenanceSpec,
+    /// Who recorded it.
+    pub created_by: String,
+    /// When (ms).
+    pub created_at_ms: i64,
+    /// When it was ended early (ms): nothing after counts as maintenance.
+    pub ended_at_ms: Option<i64>,
+    /// Who ended or withdrew it.
+    pub ended_by: Option<String>,
+    /// Withdrawn: it never counted (its events are back in the budget).
+    pub withdrawn: bool,
+}
+
+/// A window to record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewWindow {
+    /// `config` or `api`.
+    pub source: String,
+    /// The window as written.
+    pub spec: MaintenanceSpec,
+    /// Who records it.
+    pub created_by: String,
+    /// When (ms).
+    pub created_at_ms: i64,
+}
+
+/// Ending (or withdrawing) a recorded window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WindowEnd {
+    /// The window.
+    pub id: i64,
+    /// From when it no longer counts (ms).
+    pub at_ms: i64,
+    /// Who.
+    pub by: String,
+    /// Withdrawn altogether rather than ended at `at_ms`.
+    pub withdrawn: bool,
+}
+
+/// One change to the maintenance windows, applied all or nothing with the
+/// rollups it invalidates: the rollups of every SLO of `service` after
+/// `minute` are removed and its evaluation moved back to `minute`, so the
+/// evaluator counts those minutes again under the new windows.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct MaintenanceChange {
+    /// Windows to record.
+    pub add: Vec<NewWindow>,
+    /// Windows to end or withdraw.
+    pub end: Vec<WindowEnd>,
+    /// `(service, minute)` to roll back to.
+    pub rewind: Vec<(String, i64)>,
+}
+
 /// The state SLO evaluation keeps.
 pub trait SloRepository: Send + Sync {
     /// The SLO `service/name`, created when new. `fingerprint` names what
@@ -109,6 +178,14 @@ pub trait SloRepository: Send + Sync {
 
     /// The SLOs stored, as `(service, name)`.
     fn slo_names(&self) -> RepoResult<Vec<(String, String)>>;
+
+    /// Every maintenance window recorded, ended and withdrawn ones too,
+    /// oldest first.
+    fn maintenance_windows(&self) -> RepoResult<Vec<StoredWindow>>;
+
+    /// Applies `change` in one durable transaction; the ids of the added
+    /// windows, in order. Ending an unknown window fails the whole change.
+    fn change_maintenance(&self, change: &MaintenanceChange) -> RepoResult<Vec<i64>>;
 }
 
 /// A repository in memory, for tests and for running without a data
@@ -123,6 +200,8 @@ struct MemInner {
     slos: BTreeMap<(String, String), (i64, String, Option<i64>)>,
     groups: BTreeMap<i64, (i64, GroupLabels)>,
     rollups: BTreeMap<(i64, i64), Cumulative>,
+    windows: Vec<StoredWindow>,
+    overrides: Vec<crate::gate::Override>,
     next_id: i64,
 }
 
@@ -220,6 +299,96 @@ impl SloRepository for MemRepository {
     fn slo_names(&self) -> RepoResult<Vec<(String, String)>> {
         Ok(self.lock()?.slos.keys().cloned().collect())
     }
+
+    fn maintenance_windows(&self) -> RepoResult<Vec<StoredWindow>> {
+        Ok(self.lock()?.windows.clone())
+    }
+
+    fn change_maintenance(&self, change: &MaintenanceChange) -> RepoResult<Vec<i64>> {
+        let mut st = self.lock()?;
+        if let Some(e) = change.end.iter().find(|e| !st.windows.iter().any(|w| w.id == e.id)) {
+            return Err(RepoError(format!("no maintenance window with id {}", e.id)));
+        }
+        for e in &change.end {
+            if let Some(w) = st.windows.iter_mut().find(|w| w.id == e.id) {
+                w.ended_at_ms = Some(e.at_ms);
+                w.ended_by = Some(e.by.clone());
+                w.withdrawn = e.withdrawn;
+            }
+        }
+        let mut ids = Vec::new();
+        for n in &change.add {
+            st.next_id += 1;
+            let id = st.next_id;
+            ids.push(id);
+            st.windows.push(StoredWindow {
+                id,
+                source: n.source.clone(),
+                spec: n.spec.clone(),
+                created_by: n.created_by.clone(),
+                created_at_ms: n.created_at_ms,
+                ended_at_ms: None,
+                ended_by: None,
+                withdrawn: false,
+            });
+        }
+        for (service, minute) in &change.rewind {
+            let slos: Vec<i64> = st
+                .slos
+                .iter()
+                .filter(|((s, _), _)| s == service)
+                .map(|(_, (id, _, _))| *id)
+                .collect();
+            for slo in slos {
+                let groups: Vec<i64> = st
+                    .groups
+                    .iter()
+                    .filter(|(_, (s, _))| *s == slo)
+                    .map(|(g, _)| *g)
+                    .collect();
+                st.rollups.retain(|(g, m), _| !(groups.contains(g) && m > minute));
+                if let Some(entry) = st.slos.values_mut().find(|(id, _, _)| *id == slo) {
+                    entry.2 = entry.2.map(|t| t.min(*minute));
+                }
+            }
+        }
+        Ok(ids)
+    }
+}
+
+impl crate::gate::GateRepository for MemRepository {
+    fn add_override(&self, o: &crate::gate::NewOverride) -> RepoResult<i64> {
+        let mut st = self.lock()?;
+        st.next_id += 1;
+        let id = st.next_id;
+        st.overrides.push(crate::gate::Override {
+            id,
+            service: o.service.clone(),
+            reason: o.reason.clone(),
+            created_by: o.created_by.clone(),
+            created_at_ms: o.created_at_ms,
+            until_ms: o.until_ms,
+            revoked_at_ms: None,
+            revoked_by: None,
+        });
+        Ok(id)
+    }
+
+    fn overrides(&self) -> RepoResult<Vec<crate::gate::Override>> {
+        Ok(self.lock()?.overrides.clone())
+    }
+
+    fn revoke_override(&self, id: i64, by: &str, at_ms: i64) -> RepoResult<bool> {
+        let mut st = self.lock()?;
+        let Some(o) = st.overrides.iter_mut().find(|o| o.id == id) else {
+            return Ok(false);
+        };
+        if o.revoked_at_ms.is_none() {
+            o.revoked_at_ms = Some(at_ms);
+            o.revoked_by = Some(by.to_string());
+        }
+        Ok(true)
+    }
 }
 
 /// The contract every [`SloRepository`] keeps, as one suite each
@@ -236,7 +405,12 @@ pub mod contract {
         RollupRow {
             group,
             minute,
-            counts: Cumulative { total, bad, bad_slices },
+            counts: Cumulative {
+                total,
+                bad,
+                bad_slices,
+                ..Default::default()
+            },
         }
     }
 
@@ -250,6 +424,102 @@ pub mod contract {
         rollups_answer_the_newest_row_at_or_before(&fresh());
         reopening_keeps_state_and_a_new_fingerprint_clears_it(&fresh());
         groups_are_per_slo_and_reused(&fresh());
+        maintenance_windows_are_recorded_ended_and_rewind_rollups(&fresh());
+    }
+
+    fn window(service: &str) -> NewWindow {
+        NewWindow {
+            source: "api".into(),
+            spec: MaintenanceSpec {
+                service: service.into(),
+                name: None,
+                reason: "db upgrade".into(),
+                start: Some("2026-12-01T02:00:00Z".into()),
+                end: None,
+                duration: Some("30m".into()),
+                recurring: None,
+            },
+            created_by: "alice".into(),
+            created_at_ms: 1_000,
+        }
+    }
+
+    fn maintenance_windows_are_recorded_ended_and_rewind_rollups(r: &impl SloRepository) {
+        let s = r.open_slo("api", "availability", "fp1").expect("open");
+        let other = r.open_slo("web", "availability", "fp1").expect("open");
+        let g = r.add_group(s.id, &labels(&[])).expect("group");
+        let og = r.add_group(other.id, &labels(&[])).expect("group");
+        r.commit_rollups(&[
+            commit(s.id, 30, vec![row(g, 10, 1.0, 0.0, 0), row(g, 20, 2.0, 0.0, 0)]),
+            commit(other.id, 30, vec![row(og, 20, 5.0, 0.0, 0)]),
+        ])
+        .expect("commit");
+        let ids = r
+            .change_maintenance(&MaintenanceChange {
+                add: vec![window("api"), window("web")],
+                end: vec![],
+                rewind: vec![("api".into(), 15)],
+            })
+            .expect("add");
+        assert_eq!(ids.len(), 2);
+        let all = r.maintenance_windows().expect("list");
+        assert_eq!(all.iter().map(|w| w.id).collect::<Vec<_>>(), ids);
+        assert_eq!(all[0].spec, window("api").spec);
+        assert_eq!((all[0].created_by.as_str(), all[0].ended_at_ms), ("alice", None));
+        assert_eq!(r.cumulative_at(g, 30).expect("at").total, 1.0, "rows after 15 are gone");
+        assert_eq!(
+            r.open_slo("api", "availability", "fp1")
+                .expect("open")
+                .evaluated_through,
+            Some(15)
+        );
+        assert_eq!(
+            r.cumulative_at(og, 30).expect("at").total,
+            5.0,
+            "other services untouched"
+        );
+        assert_eq!(
+            r.open_slo("web", "availability", "fp1")
+                .expect("open")
+                .evaluated_through,
+            Some(30)
+        );
+
+        let refused = r.change_maintenance(&MaintenanceChange {
+            add: vec![window("api")],
+            end: vec![WindowEnd {
+                id: ids[1] + 100,
+                at_ms: 5,
+                by: "bob".into(),
+                withdrawn: false,
+            }],
+            rewind: vec![("web".into(), 0)],
+        });
+        assert!(refused.is_err(), "an unknown window is an error");
+        assert_eq!(r.maintenance_windows().expect("list").len(), 2, "and nothing was added");
+        assert_eq!(
+            r.open_slo("web", "availability", "fp1")
+                .expect("open")
+                .evaluated_through,
+            Some(30)
+        );
+
+        r.change_maintenance(&MaintenanceChange {
+            add: vec![],
+            end: vec![WindowEnd {
+                id: ids[1],
+                at_ms: 7_000,
+                by: "bob".into(),
+                withdrawn: true,
+            }],
+            rewind: vec![],
+        })
+        .expect("end");
+        let w = &r.maintenance_windows().expect("list")[1];
+        assert_eq!(
+            (w.ended_at_ms, w.ended_by.as_deref(), w.withdrawn),
+            (Some(7_000), Some("bob"), true)
+        );
     }
 
     fn a_new_slo_starts_empty(r: &impl SloRepository) {
@@ -343,5 +613,6 @@ pub mod contract {
     #[test]
     fn memory_repository_keeps_the_contract() {
         run_all(MemRepository::default);
+        crate::gate::contract::run_all(MemRepository::default());
     }
 }

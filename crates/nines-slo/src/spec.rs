@@ -361,7 +361,7 @@ pub fn validate_all(specs: &[(SloSpec, String)]) -> Result<Vec<Slo>, Vec<(usize,
 
 /// Service and SLO names appear in URLs and label values: letters,
 /// digits, `_`, `-`, `.`, starting with a letter or digit.
-fn check_identifier(s: &str) -> Result<(), String> {
+pub fn check_identifier(s: &str) -> Result<(), String> {
     let mut chars = s.chars();
     let ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));

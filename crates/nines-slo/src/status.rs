@@ -60,6 +60,34 @@ pub struct EventCounts {
     pub total: f64,
 }
 
+/// Events a maintenance window kept out of the budget.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct ExcludedCounts {
+    /// All excluded events.
+    pub total: f64,
+    /// Of those, bad ones.
+    pub bad: f64,
+}
+
+/// One occurrence of a maintenance window, shown with the SLOs of its
+/// service.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MaintenanceOccurrence {
+    /// The window's id (for `DELETE /api/v1/maintenance/{id}`).
+    pub id: i64,
+    /// Its name, if it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Why.
+    pub reason: String,
+    /// RFC 3339.
+    pub start: String,
+    /// RFC 3339.
+    pub end: String,
+    /// Whether the evaluation time is inside it.
+    pub active: bool,
+}
+
 /// The budget of the window.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct BudgetStatus {
@@ -115,6 +143,8 @@ pub struct GroupStatus {
     pub state: State,
     /// Events over the window.
     pub events: EventCounts,
+    /// Events over the window left out for maintenance.
+    pub excluded: ExcludedCounts,
     /// Attainment over the window: good ÷ total (good slices ÷ slices for
     /// timeslice SLOs); `null` without events.
     pub sli: Option<f64>,
@@ -164,6 +194,9 @@ pub struct SloStatus {
     pub state: State,
     /// One entry per instance.
     pub groups: Vec<GroupStatus>,
+    /// The service's maintenance windows in this period and the next
+    /// seven days.
+    pub maintenance: Vec<MaintenanceOccurrence>,
     /// What evaluation noticed (e.g. a latency threshold that is no
     /// bucket bound) or could not do.
     pub notes: Vec<String>,
@@ -283,6 +316,10 @@ pub fn group_status(
             good: ev.good,
             bad: ev.bad(),
             total: ev.total,
+        },
+        excluded: ExcludedCounts {
+            total: in_window.excluded,
+            bad: in_window.excluded_bad.min(in_window.excluded),
         },
         sli,
         budget,

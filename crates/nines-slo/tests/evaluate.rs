@@ -293,3 +293,192 @@ fn groups_are_separate_instances() {
     assert_eq!(s.state, State::Exhausted);
     assert!(ev.alerts.iter().all(|a| a.labels["route"] == "/b"));
 }
+
+fn window(start_minute: i64, end_minute: i64) -> nines_slo::maintenance::Maintenance {
+    let at = |m: i64| nines_slo::status::rfc3339(T0 + m * MIN);
+    nines_slo::maintenance::Maintenance::from_spec(nines_slo::maintenance::MaintenanceSpec {
+        service: "api".into(),
+        name: None,
+        reason: "database failover drill".into(),
+        start: Some(at(start_minute)),
+        end: Some(at(end_minute)),
+        duration: None,
+        recurring: None,
+    })
+    .expect("valid window")
+}
+
+#[test]
+fn maintenance_windows_exclude_their_minutes_even_after_the_fact() {
+    let store = Arc::new(Shared::default());
+    // Failing in minutes 61..=70; a drill planned from minute 60 to 70.
+    traffic(&store, 180, 100.0, |m| (61..=70).contains(&m));
+    let clock = Arc::new(ManualClock::new(T0 + 50 * MIN));
+    let mut e = evaluator(store.clone(), clock.clone(), vec![slo(RATIO)]);
+    e.run();
+    let w = e.add_maintenance(window(60, 70), "alice").expect("recorded");
+    assert_eq!((w.created_by.as_str(), w.source.as_str()), ("alice", "api"));
+    clock.set(T0 + 90 * MIN);
+    let ev = e.run();
+    let s = &ev.statuses[0];
+    let g = &s.groups[0];
+    assert_eq!(g.events.bad, 0.0, "the failing minutes were maintenance");
+    assert_eq!(g.excluded.total, 4_000.0);
+    assert_eq!(g.excluded.bad, 4_000.0);
+    assert_eq!(g.events.total, 80.0 * 400.0);
+    assert!(ev.alerts.is_empty(), "{:?}", ev.alerts);
+    assert_eq!(s.maintenance.len(), 1);
+    assert_eq!(s.maintenance[0].reason, "database failover drill");
+    assert_eq!(s.maintenance[0].start, "2026-01-05T01:00:00Z");
+    assert!(!s.maintenance[0].active);
+
+    // Withdrawn after the fact: the minutes are counted again.
+    e.end_maintenance(w.id, "bob", true).expect("withdrawn");
+    let ev = e.run();
+    let g = &ev.statuses[0].groups[0];
+    assert_eq!((g.events.bad, g.excluded.total), (4_000.0, 0.0));
+    assert!(ev.statuses[0].maintenance.is_empty());
+    assert!(matches!(
+        e.end_maintenance(w.id, "bob", true),
+        Err(nines_slo::Error::WithdrawnWindow(_))
+    ));
+
+    // Recorded after the outage it covers: the window rolls back.
+    let late = e.add_maintenance(window(65, 70), "carol").expect("recorded");
+    let ev = e.run();
+    let g = &ev.statuses[0].groups[0];
+    assert_eq!((g.events.bad, g.excluded.bad), (2_000.0, 2_000.0));
+    // Ending it now changes nothing already past.
+    e.end_maintenance(late.id, "carol", false).expect("ended");
+    let g = &e.run().statuses[0].groups[0];
+    assert_eq!((g.events.bad, g.excluded.bad), (2_000.0, 2_000.0));
+    assert!(matches!(
+        e.end_maintenance(999, "x", false),
+        Err(nines_slo::Error::UnknownWindow(999))
+    ));
+}
+
+#[test]
+fn config_windows_follow_the_config() {
+    let store = Arc::new(Shared::default());
+    traffic(&store, 120, 100.0, |m| (31..=40).contains(&m));
+    let clock = Arc::new(ManualClock::new(T0 + 100 * MIN));
+    let mut e = evaluator(store, clock.clone(), vec![slo(RATIO)]);
+    e.run();
+    let mut drill = window(30, 40);
+    drill.spec.name = Some("drill".into());
+    e.set_config_maintenance(vec![drill.clone()]).expect("synced");
+    let g = &e.run().statuses[0].groups[0];
+    assert_eq!(g.events.bad, 0.0);
+    // The same config again changes nothing; a config window cannot be
+    // ended through the API.
+    e.set_config_maintenance(vec![drill]).expect("synced");
+    let id = e.run().statuses[0].maintenance[0].id;
+    assert!(matches!(
+        e.end_maintenance(id, "x", true),
+        Err(nines_slo::Error::ConfigWindow(_))
+    ));
+    // Removed from the config: withdrawn, and the minutes count again.
+    e.set_config_maintenance(vec![]).expect("synced");
+    let ev = e.run();
+    assert_eq!(ev.statuses[0].groups[0].events.bad, 4_000.0);
+    assert!(ev.statuses[0].maintenance.is_empty());
+}
+
+#[test]
+fn the_gate_blocks_on_a_spent_budget_a_page_or_a_freeze_and_an_override_lets_a_release_through() {
+    use nines_slo::gate::{decide, Decision, Override, Policies, PolicyConfig};
+    let store = Arc::new(Shared::default());
+    // 0.06% errors for three hours: 60% of the 0.1% budget burns, nothing pages.
+    traffic(&store, 180, 100.0, |_| false);
+    {
+        let mut s = store.0.write();
+        let pts: Vec<(i64, f64)> = (0..=720).map(|i| (T0 + i * 15_000, 0.06 * i as f64)).collect();
+        s.add(labels(&[("__name__", "requests_total"), ("code", "500")]), &pts);
+    }
+    let clock = Arc::new(ManualClock::new(T0 + 180 * MIN));
+    let mut e = evaluator(store.clone(), clock.clone(), vec![slo(RATIO)]);
+    let ev = e.run();
+    let statuses: Vec<_> = ev.statuses.iter().collect();
+    let left = statuses[0].groups[0].budget.remaining_ratio;
+    assert!((0.35..0.45).contains(&left), "{left}");
+    let policy = |yaml: &str| {
+        let c: PolicyConfig = serde_norway::from_str(yaml).expect("yaml");
+        Policies::from_config(&c).expect("valid")
+    };
+    let now = T0 + 180 * MIN;
+    let p = policy("default: {}");
+    let answer = decide("api", p.of("api"), &statuses, &ev.alerts, &[], now);
+    assert_eq!(answer.decision, Decision::Warn, "{answer:?}");
+    assert_eq!(answer.reasons[0].kind, "budget_below_warn");
+    assert!(
+        answer.reasons[0].message.contains("the policy warns below 50.0%"),
+        "{answer:?}"
+    );
+    let p = policy("services:\n  api:\n    warn_below: 70\n    block_below: 60\n");
+    let answer = decide("api", p.of("api"), &statuses, &ev.alerts, &[], now);
+    assert_eq!(
+        (answer.decision, answer.reasons[0].kind),
+        (Decision::Block, "budget_below_block")
+    );
+    let allow = policy("default:\n  warn_below: 10\n");
+    assert_eq!(
+        decide("api", allow.of("api"), &statuses, &ev.alerts, &[], now).decision,
+        Decision::Allow
+    );
+
+    // A freeze in force blocks, whatever the budget.
+    let frozen = policy(
+        "default:\n  warn_below: 10\n  freezes:\n    - name: launch\n      reason: Launch day\n      start: 2026-01-05T02:00:00Z\n      duration: 2h\n",
+    );
+    let answer = decide("api", frozen.of("api"), &statuses, &ev.alerts, &[], now);
+    assert_eq!(answer.decision, Decision::Block);
+    assert!(
+        answer.reasons[0].message.contains("change freeze launch (Launch day)"),
+        "{answer:?}"
+    );
+
+    // An active override lets it through and says so; an expired one does not.
+    let o = Override {
+        id: 7,
+        service: "api".into(),
+        reason: "security fix CVE-2026-1".into(),
+        created_by: "alice".into(),
+        created_at_ms: now - MIN,
+        until_ms: now + 30 * MIN,
+        revoked_at_ms: None,
+        revoked_by: None,
+    };
+    let answer = decide("api", frozen.of("api"), &statuses, &ev.alerts, std::slice::from_ref(&o), now);
+    assert_eq!(answer.decision, Decision::Allow);
+    assert!(answer
+        .reasons
+        .iter()
+        .any(|r| r.kind == "override" && r.message.contains("alice")));
+    assert!(
+        answer.reasons.iter().any(|r| r.kind == "change_freeze"),
+        "what was overridden stays listed"
+    );
+    let answer = decide("api", frozen.of("api"), &statuses, &ev.alerts, &[o], now + 45 * MIN);
+    assert_eq!(answer.decision, Decision::Block);
+
+    // A full outage pages: blocked, and with block_on_page off only warned about.
+    traffic(&store, 200, 100.0, |m| m > 185);
+    clock.set(T0 + 190 * MIN);
+    let ev = e.run();
+    assert!(
+        ev.alerts.iter().any(|a| a.labels["severity"] == "page"),
+        "{:?}",
+        ev.alerts
+    );
+    let statuses: Vec<_> = ev.statuses.iter().collect();
+    let lenient = policy("default:\n  warn_below: 0\n  block_on_page: false\n");
+    let answer = decide("api", lenient.of("api"), &statuses, &ev.alerts, &[], T0 + 190 * MIN);
+    assert!(answer
+        .reasons
+        .iter()
+        .any(|r| r.kind == "fast_burn_page" && r.decision == Decision::Warn));
+    let strict = policy("default: {}");
+    let answer = decide("api", strict.of("api"), &statuses, &ev.alerts, &[], T0 + 190 * MIN);
+    assert_eq!(answer.decision, Decision::Block);
+}

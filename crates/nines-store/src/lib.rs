@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use parking_lot::Mutex;
 use rusqlite::Connection;
 
+mod gate;
 mod migrate;
 mod slo;
 
@@ -39,6 +40,9 @@ pub enum Error {
         /// The newest this build knows.
         known: i64,
     },
+    /// A change named a row that does not exist.
+    #[error("{0}")]
+    NotFound(String),
     /// Stored data that cannot be read back.
     #[error("{path}: corrupt value in {what}: {detail}")]
     Corrupt {
@@ -53,6 +57,11 @@ pub enum Error {
 
 /// Results of this crate.
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// A store failure as the domain crates' repositories report it.
+pub(crate) fn repo_error(e: Error) -> nines_slo::repo::RepoError {
+    nines_slo::repo::RepoError(e.to_string())
+}
 
 /// The state store: one SQLite connection, shared behind a lock (SQLite
 /// serialises writers anyway, and the calls are short).

@@ -18,10 +18,11 @@ pub struct Migration {
 }
 
 /// Every migration, oldest first.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "slo rollups",
-    sql: "
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "slo rollups",
+        sql: "
         CREATE TABLE slo (
             id INTEGER PRIMARY KEY,
             service TEXT NOT NULL,
@@ -45,7 +46,38 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
             PRIMARY KEY (group_id, minute)
         ) WITHOUT ROWID;
     ",
-}];
+    },
+    Migration {
+        version: 2,
+        name: "maintenance windows and gate overrides",
+        sql: "
+        ALTER TABLE slo_rollup ADD COLUMN excluded REAL NOT NULL DEFAULT 0;
+        ALTER TABLE slo_rollup ADD COLUMN excluded_bad REAL NOT NULL DEFAULT 0;
+        CREATE TABLE maintenance_window (
+            id INTEGER PRIMARY KEY,
+            service TEXT NOT NULL,
+            source TEXT NOT NULL,
+            spec TEXT NOT NULL,
+            created_by TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            ended_at INTEGER,
+            ended_by TEXT,
+            withdrawn INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX maintenance_window_service ON maintenance_window (service);
+        CREATE TABLE gate_override (
+            id INTEGER PRIMARY KEY,
+            service TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            created_by TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            until INTEGER NOT NULL,
+            revoked_at INTEGER,
+            revoked_by TEXT
+        );
+    ",
+    },
+];
 
 /// The version a fully migrated store is at.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -125,5 +157,33 @@ mod tests {
         .expect("insert");
         let err = run(&mut conn, &path).expect_err("newer");
         assert!(err.to_string().contains("newer than this nines knows"), "{err}");
+    }
+
+    #[test]
+    fn a_version_one_file_keeps_its_rollups_when_migrated() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("s.sqlite");
+        {
+            let conn = Connection::open(&path).expect("open");
+            conn.execute_batch(
+                "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, \
+                 applied_at_ms INTEGER NOT NULL); \
+                 INSERT INTO schema_migrations VALUES (1, 'slo rollups', 0);",
+            )
+            .expect("v1 bookkeeping");
+            conn.execute_batch(MIGRATIONS[0].sql).expect("v1 schema");
+            conn.execute_batch(
+                "INSERT INTO slo (id, service, name, fingerprint, evaluated_through) VALUES (1, 'api', 'a', 'fp', 9); \
+                 INSERT INTO slo_group (id, slo_id, labels) VALUES (1, 1, '{}'); \
+                 INSERT INTO slo_rollup VALUES (1, 9, 100.0, 3.0, 0);",
+            )
+            .expect("v1 rows");
+        }
+        let store = crate::Store::open(&path).expect("migrated");
+        assert_eq!(store.schema_version().expect("version"), SCHEMA_VERSION);
+        use nines_slo::repo::SloRepository;
+        let c = store.cumulative_at(1, 10).expect("at");
+        assert_eq!((c.total, c.bad, c.excluded), (100.0, 3.0, 0.0));
+        assert!(store.maintenance_windows().expect("windows").is_empty());
     }
 }

@@ -1,15 +1,13 @@
 //! [`SloRepository`] over SQLite.
 
+use nines_slo::maintenance::MaintenanceSpec;
 use nines_slo::repo::{
-    Cumulative, GroupLabels, RepoError, RepoResult, SloCommit, SloRepository, StoredGroup, StoredSlo,
+    Cumulative, GroupLabels, MaintenanceChange, RepoResult, SloCommit, SloRepository, StoredGroup, StoredSlo,
+    StoredWindow,
 };
 use rusqlite::{params, OptionalExtension};
 
-use crate::{Error, Store};
-
-fn repo_error(e: Error) -> RepoError {
-    RepoError(e.to_string())
-}
+use crate::{repo_error, Error, Store};
 
 impl Store {
     fn slo_inner(&self, service: &str, name: &str, fingerprint: &str) -> crate::Result<StoredSlo> {
@@ -100,8 +98,9 @@ impl Store {
                 .map_err(|e| self.sqlite(e))?;
             let mut insert = tx
                 .prepare_cached(
-                    "INSERT OR REPLACE INTO slo_rollup (group_id, minute, total, bad, bad_slices) \
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    "INSERT OR REPLACE INTO slo_rollup \
+                     (group_id, minute, total, bad, bad_slices, excluded, excluded_bad) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 )
                 .map_err(|e| self.sqlite(e))?;
             for c in commits {
@@ -123,7 +122,9 @@ impl Store {
                             r.minute,
                             r.counts.total,
                             r.counts.bad,
-                            i64::try_from(r.counts.bad_slices).unwrap_or(i64::MAX)
+                            i64::try_from(r.counts.bad_slices).unwrap_or(i64::MAX),
+                            r.counts.excluded,
+                            r.counts.excluded_bad
                         ])
                         .map_err(|e| self.sqlite(e))?;
                 }
@@ -136,7 +137,7 @@ impl Store {
         let conn = self.conn.lock();
         let mut stmt = conn
             .prepare_cached(
-                "SELECT total, bad, bad_slices FROM slo_rollup WHERE group_id = ?1 AND minute <= ?2 \
+                "SELECT total, bad, bad_slices, excluded, excluded_bad FROM slo_rollup WHERE group_id = ?1 AND minute <= ?2 \
                  ORDER BY minute DESC LIMIT 1",
             )
             .map_err(|e| self.sqlite(e))?;
@@ -146,6 +147,8 @@ impl Store {
                     total: r.get(0)?,
                     bad: r.get(1)?,
                     bad_slices: u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
+                    excluded: r.get(3)?,
+                    excluded_bad: r.get(4)?,
                 })
             })
             .optional()
@@ -165,7 +168,108 @@ impl Store {
     }
 }
 
+impl Store {
+    fn windows_inner(&self) -> crate::Result<Vec<StoredWindow>> {
+        let conn = self.conn.lock();
+        let mut stmt = conn
+            .prepare(
+                "SELECT id, source, spec, created_by, created_at, ended_at, ended_by, withdrawn \
+                 FROM maintenance_window ORDER BY id",
+            )
+            .map_err(|e| self.sqlite(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, Option<i64>>(5)?,
+                    r.get::<_, Option<String>>(6)?,
+                    r.get::<_, bool>(7)?,
+                ))
+            })
+            .map_err(|e| self.sqlite(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, source, spec, created_by, created_at_ms, ended_at_ms, ended_by, withdrawn) =
+                row.map_err(|e| self.sqlite(e))?;
+            let spec: MaintenanceSpec = serde_json::from_str(&spec).map_err(|e| Error::Corrupt {
+                path: self.path.clone(),
+                what: "maintenance_window.spec",
+                detail: e.to_string(),
+            })?;
+            out.push(StoredWindow {
+                id,
+                source,
+                spec,
+                created_by,
+                created_at_ms,
+                ended_at_ms,
+                ended_by,
+                withdrawn,
+            });
+        }
+        Ok(out)
+    }
+
+    fn change_maintenance_inner(&self, change: &MaintenanceChange) -> crate::Result<Vec<i64>> {
+        let mut conn = self.conn.lock();
+        let tx = conn.transaction().map_err(|e| self.sqlite(e))?;
+        for e in &change.end {
+            let n = tx
+                .execute(
+                    "UPDATE maintenance_window SET ended_at = ?2, ended_by = ?3, withdrawn = ?4 WHERE id = ?1",
+                    params![e.id, e.at_ms, e.by, e.withdrawn],
+                )
+                .map_err(|e| self.sqlite(e))?;
+            if n == 0 {
+                return Err(Error::NotFound(format!("no maintenance window with id {}", e.id)));
+            }
+        }
+        let mut ids = Vec::new();
+        for n in &change.add {
+            let spec = serde_json::to_string(&n.spec).map_err(|e| Error::Corrupt {
+                path: self.path.clone(),
+                what: "maintenance_window.spec",
+                detail: e.to_string(),
+            })?;
+            tx.execute(
+                "INSERT INTO maintenance_window (service, source, spec, created_by, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![n.spec.service, n.source, spec, n.created_by, n.created_at_ms],
+            )
+            .map_err(|e| self.sqlite(e))?;
+            ids.push(tx.last_insert_rowid());
+        }
+        for (service, minute) in &change.rewind {
+            tx.execute(
+                "DELETE FROM slo_rollup WHERE minute > ?2 AND group_id IN \
+                 (SELECT g.id FROM slo_group g JOIN slo s ON s.id = g.slo_id WHERE s.service = ?1)",
+                params![service, minute],
+            )
+            .map_err(|e| self.sqlite(e))?;
+            tx.execute(
+                "UPDATE slo SET evaluated_through = ?2 WHERE service = ?1 AND evaluated_through > ?2",
+                params![service, minute],
+            )
+            .map_err(|e| self.sqlite(e))?;
+        }
+        tx.commit().map_err(|e| self.sqlite(e))?;
+        Ok(ids)
+    }
+}
+
 impl SloRepository for Store {
+    fn maintenance_windows(&self) -> RepoResult<Vec<StoredWindow>> {
+        self.windows_inner().map_err(repo_error)
+    }
+
+    fn change_maintenance(&self, change: &MaintenanceChange) -> RepoResult<Vec<i64>> {
+        self.change_maintenance_inner(change).map_err(repo_error)
+    }
+
     fn open_slo(&self, service: &str, name: &str, fingerprint: &str) -> RepoResult<StoredSlo> {
         self.slo_inner(service, name, fingerprint).map_err(repo_error)
     }
@@ -212,7 +316,7 @@ mod tests {
             let counts = Cumulative {
                 total: 10.0,
                 bad: 1.0,
-                bad_slices: 0,
+                ..Default::default()
             };
             s.commit_rollups(&[SloCommit {
                 slo: slo.id,

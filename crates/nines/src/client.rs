@@ -51,11 +51,6 @@ impl Client {
         }
     }
 
-    /// A GET request.
-    pub fn get(&self, url: &str) -> ureq::Request {
-        self.authorize(self.agent.get(url))
-    }
-
     /// A POST request.
     pub fn post(&self, url: &str) -> ureq::Request {
         self.authorize(self.agent.post(url))
@@ -66,20 +61,42 @@ impl Client {
     /// GETs `url` with `query` pairs and parses the JSON answer; the error
     /// says what failed, prefixed with `what` (the command).
     pub fn get_json(&self, what: &str, url: &str, query: &[(&str, &str)]) -> Result<serde_json::Value, String> {
-        let mut req = self.get(url);
+        self.send_json(what, "GET", url, query, None)
+    }
+
+    /// Sends a request (with a JSON body when given) and parses the JSON
+    /// answer, as [`Client::get_json`].
+    pub fn send_json(
+        &self,
+        what: &str,
+        method: &str,
+        url: &str,
+        query: &[(&str, &str)],
+        body: Option<&serde_json::Value>,
+    ) -> Result<serde_json::Value, String> {
+        let mut req = self.authorize(self.agent.request(method, url));
         for (k, v) in query {
             req = req.query(k, v);
         }
-        match req.call() {
+        let sent = match body {
+            Some(b) => req.set("Content-Type", "application/json").send_string(&b.to_string()),
+            None => req.call(),
+        };
+        match sent {
             Ok(resp) => resp
                 .into_string()
                 .map_err(|e| e.to_string())
                 .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
                 .map_err(|e| format!("{what}: {url} answered with invalid JSON: {e}")),
-            Err(ureq::Error::Status(code, resp)) => Err(format!(
-                "{what}: {url} answered {code}: {}",
-                resp.into_string().unwrap_or_default()
-            )),
+            Err(ureq::Error::Status(code, resp)) => {
+                let text = resp.into_string().unwrap_or_default();
+                // The API's own words when it answered with its envelope.
+                let message = serde_json::from_str::<serde_json::Value>(&text)
+                    .ok()
+                    .and_then(|v| v["error"].as_str().map(str::to_string))
+                    .unwrap_or(text);
+                Err(format!("{what}: {url} answered {code}: {message}"))
+            }
             Err(e) => Err(format!("{what}: cannot reach {url}: {e}")),
         }
     }

@@ -2,6 +2,8 @@
 
 mod client;
 mod config;
+mod gate_cli;
+mod maintenance_cli;
 mod reload;
 mod serve;
 mod slo_cli;
@@ -63,11 +65,138 @@ enum SloCommand {
     },
 }
 
+/// `nines maintenance ...`
+#[derive(Debug, Subcommand)]
+enum MaintenanceCommand {
+    /// Every recorded window, ended and withdrawn ones too.
+    List {
+        /// Only this service's windows.
+        #[arg(long)]
+        service: Option<String>,
+        /// The server to ask.
+        #[arg(long, default_value = "http://127.0.0.1:9999")]
+        server: String,
+        /// `table` or `json` (the API's data).
+        #[arg(long, short, default_value = "table")]
+        output: targets::Output,
+    },
+    /// Record a one-off window: its events leave the service's budgets,
+    /// also for minutes already past.
+    Add {
+        #[command(flatten)]
+        args: maintenance_cli::AddArgs,
+        /// The server to ask.
+        #[arg(long, default_value = "http://127.0.0.1:9999")]
+        server: String,
+        /// `table` or `json` (the API's data).
+        #[arg(long, short, default_value = "table")]
+        output: targets::Output,
+    },
+    /// End a window now (work finished early): later events count again.
+    End {
+        /// The window's id.
+        id: i64,
+        /// Who ends it.
+        #[arg(long)]
+        by: Option<String>,
+        /// The server to ask.
+        #[arg(long, default_value = "http://127.0.0.1:9999")]
+        server: String,
+        /// `table` or `json` (the API's data).
+        #[arg(long, short, default_value = "table")]
+        output: targets::Output,
+    },
+    /// Withdraw a window (recorded by mistake): all its events count again.
+    Withdraw {
+        /// The window's id.
+        id: i64,
+        /// Who withdraws it.
+        #[arg(long)]
+        by: Option<String>,
+        /// The server to ask.
+        #[arg(long, default_value = "http://127.0.0.1:9999")]
+        server: String,
+        /// `table` or `json` (the API's data).
+        #[arg(long, short, default_value = "table")]
+        output: targets::Output,
+    },
+}
+
+/// `nines gate`: a release decision, or overrides.
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+struct GateArgs {
+    #[command(subcommand)]
+    action: Option<GateAction>,
+    /// The service about to release.
+    #[arg(long, required = false)]
+    service: Option<String>,
+    /// Treat warn as block.
+    #[arg(long)]
+    strict: bool,
+    /// The server to ask.
+    #[arg(long, default_value = "http://127.0.0.1:9999")]
+    server: String,
+    /// `table` (the decision and its reasons) or `json` (the API's answer).
+    #[arg(long, short, default_value = "table")]
+    output: targets::Output,
+}
+
+/// `nines gate override|overrides|revoke`
+#[derive(Debug, Subcommand)]
+enum GateAction {
+    /// Let a service release through a block, for a while, with a reason
+    /// (recorded with who and when).
+    Override {
+        #[command(flatten)]
+        args: gate_cli::OverrideArgs,
+        /// The server to ask.
+        #[arg(long, default_value = "http://127.0.0.1:9999")]
+        server: String,
+        /// `table` or `json` (the API's data).
+        #[arg(long, short, default_value = "table")]
+        output: targets::Output,
+    },
+    /// Every override, expired and revoked ones too.
+    Overrides {
+        /// Only this service's.
+        #[arg(long)]
+        service: Option<String>,
+        /// The server to ask.
+        #[arg(long, default_value = "http://127.0.0.1:9999")]
+        server: String,
+        /// `table` or `json` (the API's data).
+        #[arg(long, short, default_value = "table")]
+        output: targets::Output,
+    },
+    /// Revoke an override before it expires.
+    Revoke {
+        /// The override's id.
+        id: i64,
+        /// Who revokes it.
+        #[arg(long)]
+        by: Option<String>,
+        /// The server to ask.
+        #[arg(long, default_value = "http://127.0.0.1:9999")]
+        server: String,
+        /// `table` or `json` (the API's data).
+        #[arg(long, short, default_value = "table")]
+        output: targets::Output,
+    },
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Whether SERVICE may release now, from its error budgets, pages and
+    /// change freezes: exit 0 on allow or warn, 1 on block, 2 when no
+    /// decision could be had. `nines gate override` lets a release through.
+    Gate(GateArgs),
     /// SLO status of a running server.
     #[command(subcommand)]
     Slo(SloCommand),
+    /// Maintenance windows: planned time kept out of error budgets.
+    #[command(subcommand)]
+    Maintenance(MaintenanceCommand),
     /// Run the server: ingestion, storage and the HTTP API.
     Serve {
         /// Configuration file (YAML). Without one, defaults apply.
@@ -139,6 +268,31 @@ fn main() -> ExitCode {
         Command::Slo(SloCommand::Show { id, server, output }) => {
             with_client(&cli.token, &cli.ca_file, |c| slo_cli::show(&server, &id, output, c))
         }
+        // A gate that cannot even build its client has no decision: 2, not 1.
+        Command::Gate(g) => match client::Client::new(cli.token.as_deref(), cli.ca_file.as_deref()) {
+            Err(e) => {
+                eprintln!("nines: {e}");
+                ExitCode::from(2)
+            }
+            Ok(client) => gate(g, &client),
+        },
+        Command::Maintenance(cmd) => with_client(&cli.token, &cli.ca_file, |c| match cmd {
+            MaintenanceCommand::List {
+                service,
+                server,
+                output,
+            } => maintenance_cli::list(&server, service.as_deref(), output, c),
+            MaintenanceCommand::Add { args, server, output } => {
+                let now = nines_slo::status::rfc3339(nines_clock::system().now_millis());
+                maintenance_cli::add(&server, &args, output, &now, c)
+            }
+            MaintenanceCommand::End { id, by, server, output } => {
+                maintenance_cli::finish(&server, id, false, by.as_deref(), output, c)
+            }
+            MaintenanceCommand::Withdraw { id, by, server, output } => {
+                maintenance_cli::finish(&server, id, true, by.as_deref(), output, c)
+            }
+        }),
         Command::Targets { server, job, output } => with_client(&cli.token, &cli.ca_file, |c| {
             targets::run(&server, job.as_deref(), output, c)
         }),
@@ -197,6 +351,25 @@ fn check(path: &std::path::Path) -> ExitCode {
             eprintln!("{}: {} problem(s)", path.display(), problems.len());
             ExitCode::FAILURE
         }
+    }
+}
+
+fn gate(g: GateArgs, c: &client::Client) -> ExitCode {
+    match g.action {
+        None => match g.service {
+            Some(service) => gate_cli::check(&g.server, &service, g.strict, g.output, c),
+            None => {
+                eprintln!("gate: --service is required (which service is releasing?)");
+                ExitCode::from(2)
+            }
+        },
+        Some(GateAction::Override { args, server, output }) => gate_cli::add_override(&server, &args, output, c),
+        Some(GateAction::Overrides {
+            service,
+            server,
+            output,
+        }) => gate_cli::list_overrides(&server, service.as_deref(), output, c),
+        Some(GateAction::Revoke { id, by, server, output }) => gate_cli::revoke(&server, id, by.as_deref(), output, c),
     }
 }
 

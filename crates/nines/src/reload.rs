@@ -90,13 +90,16 @@ impl Reloader {
                 );
             }
         }
-        if let Some(runner) = &self.slos {
-            runner.set_slos(new.slos_loaded.clone());
-        }
+        let slo_problem = self.slos.as_ref().and_then(|runner| runner.configure(&new).err());
         running.scrape_configs = new.scrape_configs;
         running.global = new.global;
         running.auth = new.auth;
-        Ok(())
+        match slo_problem {
+            // The rest of the config is in force; the windows are
+            // recorded again at the next reload.
+            Some(e) => Err(vec![e]),
+            None => Ok(()),
+        }
     }
 }
 

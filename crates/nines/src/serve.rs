@@ -137,20 +137,30 @@ async fn serve(
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| format!("cannot open the state store: {e}"))?;
-    let store: Arc<dyn nines_slo::repo::SloRepository> = Arc::new(store);
-    let slo_board = Arc::new(nines_server::slo_api::SloBoard::new(store.clone()));
-    let slo_settings = nines_slo::Settings::default();
+    let store = Arc::new(store);
+    let slo_board = Arc::new(nines_server::slo_api::SloBoard::new(store.clone(), store.clone()));
+    let slo_settings = nines_slo::Settings {
+        // Minutes older than the raw samples cannot be counted again.
+        rewind_limit_ms: (config.storage.retention.0 > 0).then_some(config.storage.retention.0),
+        ..nines_slo::Settings::default()
+    };
     let slo_runner = {
         let query = Arc::new(nines_slo::query::EmbeddedQuery::new(config.query.engine(), db.clone()));
-        let mut evaluator = nines_slo::Evaluator::new(store, query, nines_clock::system(), slo_settings.clone());
-        evaluator.set_slos(config.slos_loaded.clone());
-        Arc::new(crate::slo_task::SloRunner::new(
+        let evaluator = nines_slo::Evaluator::new(store, query, nines_clock::system(), slo_settings.clone());
+        let runner = Arc::new(crate::slo_task::SloRunner::new(
             evaluator,
             slo_board.clone(),
             db.clone(),
             nines_clock::system(),
             slo_settings.delay_ms,
-        ))
+        ));
+        let configured = runner.clone();
+        let slo_config = config.clone();
+        tokio::task::spawn_blocking(move || configured.configure(&slo_config))
+            .await
+            .map_err(|e| e.to_string())??;
+        slo_board.set_control(runner.clone());
+        runner
     };
 
     let scrape = ScrapeManager::new(db.clone(), nines_clock::system());

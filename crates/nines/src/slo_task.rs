@@ -8,8 +8,13 @@ use std::time::Duration;
 
 use nines_clock::SharedClock;
 use nines_server::slo_api::SloBoard;
+use nines_server::slo_api::SloControl;
+use nines_slo::maintenance::Maintenance;
+use nines_slo::repo::StoredWindow;
 use nines_slo::status::status_series;
-use nines_slo::{Evaluator, Slo};
+use nines_slo::Evaluator;
+
+use crate::config::Config;
 use nines_tsdb::{Db, SeriesSamples};
 use parking_lot::Mutex;
 use tokio::sync::Notify;
@@ -39,11 +44,18 @@ impl SloRunner {
         }
     }
 
-    /// Replaces the SLOs and evaluates them without waiting for the next
-    /// minute.
-    pub fn set_slos(&self, slos: Vec<Slo>) {
-        self.evaluator.lock().set_slos(slos);
+    /// Applies the SLO part of a config (SLOs, maintenance windows, budget
+    /// policy) and evaluates without waiting for the next minute.
+    pub fn configure(&self, config: &Config) -> Result<(), String> {
+        self.board.set_policies(config.policies_loaded.clone());
+        let mut evaluator = self.evaluator.lock();
+        evaluator.set_slos(config.slos_loaded.clone());
+        let synced = evaluator
+            .set_config_maintenance(config.maintenance_loaded.clone())
+            .map_err(|e| format!("recording the config's maintenance windows: {e}"));
+        drop(evaluator);
         self.wake.notify_one();
+        synced
     }
 
     fn cycle(&self) {
@@ -73,6 +85,13 @@ impl SloRunner {
         }
     }
 
+    fn changed<T>(&self, result: nines_slo::Result<T>) -> nines_slo::Result<T> {
+        if result.is_ok() {
+            self.wake.notify_one();
+        }
+        result
+    }
+
     /// Evaluates now, then at every minute boundary plus the delay, or
     /// when woken by a reload.
     pub async fn run_forever(self: Arc<Self>) {
@@ -89,5 +108,17 @@ impl SloRunner {
                 () = self.wake.notified() => {}
             }
         }
+    }
+}
+
+impl SloControl for SloRunner {
+    fn add_maintenance(&self, maintenance: Maintenance, by: &str) -> nines_slo::Result<StoredWindow> {
+        let result = self.evaluator.lock().add_maintenance(maintenance, by);
+        self.changed(result)
+    }
+
+    fn end_maintenance(&self, id: i64, by: &str, withdraw: bool) -> nines_slo::Result<StoredWindow> {
+        let result = self.evaluator.lock().end_maintenance(id, by, withdraw);
+        self.changed(result)
     }
 }

@@ -39,9 +39,19 @@ pub struct Config {
     /// Files, or folders of `*.yaml`/`*.yml` files, with more `slos:`;
     /// relative to this file.
     pub slo_files: Vec<PathBuf>,
+    /// Maintenance windows written here (`slo_files` may hold more).
+    pub maintenance: Vec<nines_slo::maintenance::MaintenanceSpec>,
+    /// The error budget policy the release gate applies.
+    pub budget_policy: nines_slo::gate::PolicyConfig,
     /// Every SLO, inline and from files, validated.
     #[serde(skip)]
     pub slos_loaded: Vec<nines_slo::Slo>,
+    /// The budget policy, validated.
+    #[serde(skip)]
+    pub policies_loaded: nines_slo::gate::Policies,
+    /// Every maintenance window, inline and from files, validated.
+    #[serde(skip)]
+    pub maintenance_loaded: Vec<nines_slo::maintenance::Maintenance>,
 }
 
 /// `query:`
@@ -104,15 +114,21 @@ impl Config {
 /// One step of a path to a config key: a map key or a list position.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Key {
-    /// A map key.
-    Name(&'static str),
+    /// A map key (owned when it comes from the config, e.g. a service).
+    Name(std::borrow::Cow<'static, str>),
     /// A list item, 0-based.
     Index(usize),
 }
 
 impl From<&'static str> for Key {
     fn from(s: &'static str) -> Self {
-        Key::Name(s)
+        Key::Name(s.into())
+    }
+}
+
+impl From<String> for Key {
+    fn from(s: String) -> Self {
+        Key::Name(s.into())
     }
 }
 
@@ -282,9 +298,29 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, Vec<Problem>> {
         })
         .collect::<Vec<_>>();
     let mut config = config;
-    match slos::collect(path, text, &config.slos, &config.slo_files) {
-        Ok(loaded) => config.slos_loaded = loaded,
+    match slos::collect(path, text, &config.slos, &config.maintenance, &config.slo_files) {
+        Ok(loaded) => {
+            config.slos_loaded = loaded.slos;
+            config.maintenance_loaded = loaded.maintenance;
+        }
         Err(found) => problems.extend(found),
+    }
+    match nines_slo::gate::Policies::from_config(&config.budget_policy) {
+        Ok(p) => config.policies_loaded = p,
+        Err(found) => {
+            for (fields, message) in found {
+                let mut key = vec![Key::from("budget_policy")];
+                key.extend(fields.into_iter().map(|p| match p.parse::<usize>() {
+                    Ok(i) => Key::Index(i),
+                    Err(_) => Key::from(p),
+                }));
+                problems.push(Problem {
+                    file: path.to_path_buf(),
+                    at: locate(text, &key),
+                    message: format!("{}: {message}", key_path(&key)),
+                });
+            }
+        }
     }
     if problems.is_empty() {
         Ok(config)
@@ -404,7 +440,7 @@ fn validate(c: &Config) -> Vec<(Vec<Key>, String)> {
     }
     out_named
         .into_iter()
-        .map(|(k, m)| (k.into_iter().map(Key::Name).collect(), m))
+        .map(|(k, m)| (k.into_iter().map(Key::from).collect(), m))
         .chain(out_scrape)
         .collect()
 }
@@ -458,7 +494,7 @@ fn locate(text: &str, path: &[Key]) -> Option<(usize, usize)> {
                     let b = *block_indent.get_or_insert(indent);
                     if indent == b
                         && content
-                            .strip_prefix(name)
+                            .strip_prefix(name.as_ref())
                             .is_some_and(|r| r.trim_start().starts_with(':'))
                     {
                         hit = Some((n, indent));
@@ -506,6 +542,29 @@ mod tests {
             Ok(_) => Vec::new(),
             Err(p) => p.iter().map(ToString::to_string).collect(),
         }
+    }
+
+    #[test]
+    fn budget_policy_and_maintenance_problems_name_file_line_and_field() {
+        let p = problems(
+            "budget_policy:\n  services:\n    api:\n      warn_below: 10\n      block_below: 80\n      freezes:\n        - name: launch\n          reason: Launch\n          start: soon\n          duration: 2h\n",
+        );
+        assert!(
+            p.iter().any(|m| m.starts_with("nines.yaml:5:") && m.contains("budget_policy.services.api.block_below")),
+            "{p:?}"
+        );
+        assert!(
+            p.iter().any(|m| m.starts_with("nines.yaml:9:") && m.contains("freezes[0].start")),
+            "{p:?}"
+        );
+        let p = problems(
+            "maintenance:\n  - service: api\n    reason: r\n    start: 2026-01-01T00:00:00Z\n    duration: 1h\n  - service: api\n    name: x\n    reason: r\n    start: 2026-01-01T00:00:00Z\n    duration: 9d\n",
+        );
+        assert!(p.iter().any(|m| m.starts_with("nines.yaml:2:") && m.contains("needs a name")), "{p:?}");
+        assert!(
+            p.iter().any(|m| m.starts_with("nines.yaml:10:") && m.contains("maintenance[1].duration")),
+            "{p:?}"
+        );
     }
 
     #[test]

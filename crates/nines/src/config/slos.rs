@@ -1,11 +1,13 @@
-//! SLOs in the config: `slos:` written inline and `slo_files:` (files or
-//! folders of `*.yaml`/`*.yml`, each with its own `slos:` list, relative
-//! to the config file). All are validated together, so a `service/name`
-//! defined twice is found across files; each problem names its file, line
-//! and column.
+//! SLOs and maintenance windows in the config: `slos:` and `maintenance:`
+//! written inline and in `slo_files:` (files or folders of
+//! `*.yaml`/`*.yml`, each with its own `slos:` and `maintenance:` lists,
+//! relative to the config file). All are validated together, so a
+//! `service/name` defined twice is found across files; each problem names
+//! its file, line and column.
 
 use std::path::{Path, PathBuf};
 
+use nines_slo::maintenance::{Maintenance, MaintenanceSpec};
 use nines_slo::{Slo, SloSpec};
 use serde::Deserialize;
 
@@ -17,6 +19,15 @@ use super::{locate, strip_location, Key, Problem};
 struct SloFile {
     #[serde(default)]
     slos: Vec<SloSpec>,
+    #[serde(default)]
+    maintenance: Vec<MaintenanceSpec>,
+}
+
+/// What the SLO part of a config holds, validated.
+#[derive(Debug, Default)]
+pub(super) struct Loaded {
+    pub slos: Vec<Slo>,
+    pub maintenance: Vec<Maintenance>,
 }
 
 /// Where a spec was written: its file and that file's text (for lines).
@@ -31,8 +42,9 @@ pub(super) fn collect(
     config_path: &Path,
     config_text: &str,
     inline: &[SloSpec],
+    inline_maintenance: &[MaintenanceSpec],
     files: &[PathBuf],
-) -> Result<Vec<Slo>, Vec<Problem>> {
+) -> Result<Loaded, Vec<Problem>> {
     let mut problems = Vec::new();
     let mut origins = vec![Origin {
         file: config_path.to_path_buf(),
@@ -40,6 +52,12 @@ pub(super) fn collect(
     }];
     // (origin, index in its file's list, spec)
     let mut specs: Vec<(usize, usize, SloSpec)> = inline.iter().cloned().enumerate().map(|(i, s)| (0, i, s)).collect();
+    let mut windows: Vec<(usize, usize, MaintenanceSpec)> = inline_maintenance
+        .iter()
+        .cloned()
+        .enumerate()
+        .map(|(i, s)| (0, i, s))
+        .collect();
     let base = config_path.parent().unwrap_or(Path::new("."));
     for (i, entry) in files.iter().enumerate() {
         let problem = |message: String| Problem {
@@ -68,7 +86,10 @@ pub(super) fn collect(
                 }
             };
             let parsed: Result<SloFile, _> = if text.trim().is_empty() {
-                Ok(SloFile { slos: Vec::new() })
+                Ok(SloFile {
+                    slos: Vec::new(),
+                    maintenance: Vec::new(),
+                })
             } else {
                 serde_norway::from_str(&text)
             };
@@ -76,6 +97,7 @@ pub(super) fn collect(
                 Ok(f) => {
                     let origin = origins.len();
                     specs.extend(f.slos.into_iter().enumerate().map(|(i, s)| (origin, i, s)));
+                    windows.extend(f.maintenance.into_iter().enumerate().map(|(i, s)| (origin, i, s)));
                     origins.push(Origin { file, text });
                 }
                 Err(e) => problems.push(Problem {
@@ -102,7 +124,7 @@ pub(super) fn collect(
                 let (origin, index, _) = &specs[n];
                 let origin = &origins[*origin];
                 let mut key = vec![Key::from("slos"), Key::Index(*index)];
-                key.extend(fields.iter().map(|f| Key::Name(f)));
+                key.extend(fields.iter().map(|f| Key::from(*f)));
                 problems.push(Problem {
                     file: origin.file.clone(),
                     at: locate(&origin.text, &key),
@@ -112,11 +134,55 @@ pub(super) fn collect(
             Vec::new()
         }
     };
+    let maintenance = validate_windows(&windows, &origins, &mut problems);
     if problems.is_empty() {
-        Ok(slos)
+        Ok(Loaded { slos, maintenance })
     } else {
         Err(problems)
     }
+}
+
+/// Each window on its own, plus: config windows are named, once per
+/// service (the name is how a reload tells a changed window from a new one).
+fn validate_windows(
+    windows: &[(usize, usize, MaintenanceSpec)],
+    origins: &[Origin],
+    problems: &mut Vec<Problem>,
+) -> Vec<Maintenance> {
+    let mut out = Vec::new();
+    let mut seen: std::collections::BTreeMap<(String, String), String> = Default::default();
+    for (origin, index, spec) in windows {
+        let o = &origins[*origin];
+        let mut found: Vec<(&'static str, String)> = Vec::new();
+        match &spec.name {
+            None => found.push(("name", "a window in the config needs a name".into())),
+            Some(name) => {
+                let at = locate(&o.text, &[Key::from("maintenance"), Key::Index(*index)]);
+                let here = format!(
+                    "{}{}",
+                    o.file.display(),
+                    at.map_or(String::new(), |(l, _)| format!(":{l}"))
+                );
+                if let Some(first) = seen.insert((spec.service.clone(), name.clone()), here) {
+                    found.push(("name", format!("{}/{name} is already defined at {first}", spec.service)));
+                }
+            }
+        }
+        match Maintenance::from_spec(spec.clone()) {
+            Ok(m) if found.is_empty() => out.push(m),
+            Ok(_) => {}
+            Err(list) => found.extend(list),
+        }
+        for (field, message) in found {
+            let key = [Key::from("maintenance"), Key::Index(*index), Key::from(field)];
+            problems.push(Problem {
+                file: o.file.clone(),
+                at: locate(&o.text, &key).or_else(|| locate(&o.text, &key[..2])),
+                message: format!("{}: {message}", super::key_path(&key)),
+            });
+        }
+    }
+    out
 }
 
 /// A file, or the `*.yaml`/`*.yml` files of a folder in name order.
