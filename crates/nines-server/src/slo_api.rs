@@ -2,7 +2,7 @@
 //! Prometheus's `/api/v1/alerts` shape.
 
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -34,7 +34,9 @@ pub struct SloBoard {
     repo: Arc<dyn SloRepository>,
     gate: Arc<dyn GateRepository>,
     policies: RwLock<Arc<Policies>>,
-    control: OnceLock<Arc<dyn SloControl>>,
+    /// Weak: the evaluator's owner holds this board, and a strong link
+    /// back would keep both (and the store) alive past shutdown.
+    control: OnceLock<Weak<dyn SloControl>>,
 }
 
 impl SloBoard {
@@ -65,9 +67,9 @@ impl SloBoard {
     }
 
     /// Connects the evaluator's controls (once).
-    pub fn set_control(&self, control: Arc<dyn SloControl>) {
+    pub fn set_control(&self, control: &Arc<dyn SloControl>) {
         // A second call keeps the first: there is one evaluator.
-        let _ = self.control.set(control);
+        let _ = self.control.set(Arc::downgrade(control));
     }
 
     /// The state store.
@@ -91,7 +93,7 @@ pub(crate) fn control(state: &AppState) -> Result<Arc<dyn SloControl>, ApiError>
     state
         .slos
         .as_ref()
-        .and_then(|b| b.control.get().cloned())
+        .and_then(|b| b.control.get().and_then(Weak::upgrade))
         .ok_or_else(|| ApiError {
             status: StatusCode::SERVICE_UNAVAILABLE,
             kind: "unavailable",

@@ -13,6 +13,7 @@ mod error;
 pub mod evaluate;
 pub mod gate;
 pub mod history;
+pub mod import;
 pub mod maintenance;
 pub mod query;
 pub mod repo;

@@ -6,14 +6,14 @@ use std::collections::BTreeMap;
 
 use promql_parser::parser::value::ValueType;
 use promql_parser::parser::Expr;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::alerts::Alerting;
 use crate::budget::Objective;
 use crate::window::{CalendarUnit, Window};
 
 /// One SLO as written.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SloSpec {
     /// The service it belongs to (`checkout`).
@@ -21,65 +21,65 @@ pub struct SloSpec {
     /// Its name within the service (`availability`).
     pub name: String,
     /// What it promises, for people.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub description: String,
     /// The team that owns it.
     pub owner: String,
     /// Extra labels carried onto its series and alerts.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
     /// The promise as a percentage, strictly between 0 and 100 (`99.9`).
     pub objective: f64,
     /// `28d`/`30d` (rolling) or `week`/`month`/`quarter` (calendar).
     pub window: String,
     /// IANA time zone of a calendar window; `UTC` if not given.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time_zone: Option<String>,
     /// How the budget is counted; occurrences when not given.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budgeting: Option<BudgetingSpec>,
     /// What is measured.
     pub sli: SliSpec,
     /// One SLO per distinct value of these labels (per route, per tenant).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub group_by: Vec<String>,
     /// Burn-rate and budget alerts; the Workbook's tiers when not given.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alerting: Option<AlertingSpec>,
 }
 
 /// `alerting:`
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AlertingSpec {
     /// Fewest events in a tier's long window for it to fire (0).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_events: Option<f64>,
     /// Per tier (`page_1h`, `page_6h`, `ticket_1d`, `ticket_3d`): off, or
     /// extra labels.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub burn_rate: BTreeMap<String, TierSpec>,
     /// Alert when less than this percentage of the budget remains (25;
     /// 0 turns it off).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget_remaining_below: Option<f64>,
     /// Alert when the budget is spent (true).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget_exhausted: Option<bool>,
     /// Labels on every alert of this SLO.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
 }
 
 /// `alerting.burn_rate.<tier>:`
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TierSpec {
     /// False turns the tier off.
     #[serde(default = "yes")]
     pub enabled: bool,
     /// Extra labels on its alerts (routing: `team`, `channel`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
 }
 
@@ -88,53 +88,53 @@ fn yes() -> bool {
 }
 
 /// `budgeting:`
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BudgetingSpec {
     /// `occurrences` or `timeslices`.
     pub method: String,
     /// Timeslices: the slice length (`1m`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slice: Option<String>,
     /// Timeslices: the percentage of good events that makes a slice good.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slice_threshold: Option<f64>,
 }
 
 /// `sli:` — exactly one kind.
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SliSpec {
     /// Good (or bad) events over all events, from counters.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ratio: Option<RatioSpec>,
     /// Requests faster than a threshold, from a classic histogram.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency: Option<LatencySpec>,
     /// The fraction of samples of a 0/1 gauge at 1.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub boolean: Option<BooleanSpec>,
     /// Any PromQL giving the error ratio over `$window`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub custom: Option<CustomSpec>,
 }
 
 /// `sli.ratio:` — counters; `good` or `bad`, and `total`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RatioSpec {
     /// Counter(s) of good events.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub good: Option<String>,
     /// Counter(s) of bad events.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bad: Option<String>,
     /// Counter(s) of all events.
     pub total: String,
 }
 
 /// `sli.latency:`
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LatencySpec {
     /// The `_bucket` series of a classic histogram.
@@ -145,7 +145,7 @@ pub struct LatencySpec {
 }
 
 /// `sli.boolean:`
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BooleanSpec {
     /// A gauge that is 1 when good and 0 when not (`probe_success`, `up`).
@@ -153,7 +153,7 @@ pub struct BooleanSpec {
 }
 
 /// `sli.custom:`
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CustomSpec {
     /// PromQL for the error ratio (0..1) over `$window`, which nines

@@ -449,7 +449,14 @@ fn the_gate_blocks_on_a_spent_budget_a_page_or_a_freeze_and_an_override_lets_a_r
         revoked_at_ms: None,
         revoked_by: None,
     };
-    let answer = decide("api", frozen.of("api"), &statuses, &ev.alerts, std::slice::from_ref(&o), now);
+    let answer = decide(
+        "api",
+        frozen.of("api"),
+        &statuses,
+        &ev.alerts,
+        std::slice::from_ref(&o),
+        now,
+    );
     assert_eq!(answer.decision, Decision::Allow);
     assert!(answer
         .reasons

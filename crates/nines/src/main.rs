@@ -52,6 +52,19 @@ enum SloCommand {
         #[arg(long, short, default_value = "table")]
         output: targets::Output,
     },
+    /// Convert OpenSLO v1 or Sloth prometheus/v1 specs into nines SLOs:
+    /// prints the `slos:` YAML, and on stderr what did not carry over.
+    Import {
+        /// Spec files (YAML, several documents each allowed); `-` reads stdin.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The owning team, for specs that name none.
+        #[arg(long)]
+        owner: Option<String>,
+        /// The window of Sloth SLOs (Sloth's default: 30d).
+        #[arg(long)]
+        sloth_window: Option<String>,
+    },
     /// One SLO in full: budget, burn rates, exhaustion, alerts.
     Show {
         /// SERVICE/SLO.
@@ -265,6 +278,11 @@ fn main() -> ExitCode {
         Command::Slo(SloCommand::List { server, output }) => {
             with_client(&cli.token, &cli.ca_file, |c| slo_cli::list(&server, output, c))
         }
+        Command::Slo(SloCommand::Import {
+            files,
+            owner,
+            sloth_window,
+        }) => slo_cli::import(&files, owner, sloth_window),
         Command::Slo(SloCommand::Show { id, server, output }) => {
             with_client(&cli.token, &cli.ca_file, |c| slo_cli::show(&server, &id, output, c))
         }

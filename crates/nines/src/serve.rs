@@ -159,7 +159,8 @@ async fn serve(
         tokio::task::spawn_blocking(move || configured.configure(&slo_config))
             .await
             .map_err(|e| e.to_string())??;
-        slo_board.set_control(runner.clone());
+        let control: Arc<dyn nines_server::slo_api::SloControl> = runner.clone();
+        slo_board.set_control(&control);
         runner
     };
 

@@ -185,3 +185,58 @@ fn show_text(s: &Value) -> String {
     }
     out
 }
+
+/// `nines slo import FILE...`: the nines YAML on stdout, notes on stderr;
+/// exit 1 if any document could not be imported (nothing is printed then).
+pub fn import(files: &[std::path::PathBuf], owner: Option<String>, sloth_window: Option<String>) -> ExitCode {
+    use std::io::Read;
+    let opts = nines_slo::import::ImportOptions { owner, sloth_window };
+    let mut all = nines_slo::import::Imported::default();
+    let mut failed = false;
+    for file in files {
+        let name = file.display().to_string();
+        let mut text = String::new();
+        let read = if name == "-" {
+            std::io::stdin().read_to_string(&mut text).map(|_| ())
+        } else {
+            std::fs::read_to_string(file).map(|t| text = t)
+        };
+        if let Err(e) = read {
+            eprintln!("{name}: cannot read: {e}");
+            failed = true;
+            continue;
+        }
+        match nines_slo::import::import(&text, &opts) {
+            Ok(got) => {
+                all.notes.extend(got.notes.into_iter().map(|n| format!("{name}: {n}")));
+                all.slos.extend(got.slos);
+            }
+            Err(errors) => {
+                failed = true;
+                for e in errors {
+                    eprintln!("{name}: {e}");
+                }
+            }
+        }
+    }
+    for note in &all.notes {
+        eprintln!("note: {note}");
+    }
+    if failed {
+        return ExitCode::FAILURE;
+    }
+    #[derive(serde::Serialize)]
+    struct Out<'a> {
+        slos: &'a [nines_slo::SloSpec],
+    }
+    match serde_norway::to_string(&Out { slos: &all.slos }) {
+        Ok(yaml) => {
+            print!("{yaml}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("slo import: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -414,3 +414,39 @@ fn the_release_gate_blocks_warns_and_lets_an_audited_override_through_across_kil
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn slo_import_prints_config_that_nines_check_accepts() {
+    let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/../nines-slo/tests/import");
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_nines"))
+        .args(["slo", "import"])
+        .arg(format!("{examples}/sloth-myservice.yaml"))
+        .arg(format!("{examples}/openslo-checkout.yaml"))
+        .arg(format!("{examples}/openslo-latency.yaml"))
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("note: ") && stderr.contains("sloth-myservice.yaml: myservice/"),
+        "{stderr}"
+    );
+    let config = dir.path().join("imported.yaml");
+    std::fs::write(&config, stdout.as_bytes()).unwrap();
+    let (ok, out, err) = nines(&["check", "--config", config.to_str().unwrap()]);
+    assert!(ok, "{out}{err}\n{stdout}");
+    assert!(out.contains("7 SLOs"), "{out}");
+
+    let refused = Command::new(env!("CARGO_BIN_EXE_nines"))
+        .args(["slo", "import"])
+        .arg(format!("{examples}/sloth-plugin.yaml"))
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(refused.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("sloth-plugin.yaml: document 1"));
+}

@@ -550,19 +550,26 @@ mod tests {
             "budget_policy:\n  services:\n    api:\n      warn_below: 10\n      block_below: 80\n      freezes:\n        - name: launch\n          reason: Launch\n          start: soon\n          duration: 2h\n",
         );
         assert!(
-            p.iter().any(|m| m.starts_with("nines.yaml:5:") && m.contains("budget_policy.services.api.block_below")),
+            p.iter()
+                .any(|m| m.starts_with("nines.yaml:5:") && m.contains("budget_policy.services.api.block_below")),
             "{p:?}"
         );
         assert!(
-            p.iter().any(|m| m.starts_with("nines.yaml:9:") && m.contains("freezes[0].start")),
+            p.iter()
+                .any(|m| m.starts_with("nines.yaml:9:") && m.contains("freezes[0].start")),
             "{p:?}"
         );
         let p = problems(
             "maintenance:\n  - service: api\n    reason: r\n    start: 2026-01-01T00:00:00Z\n    duration: 1h\n  - service: api\n    name: x\n    reason: r\n    start: 2026-01-01T00:00:00Z\n    duration: 9d\n",
         );
-        assert!(p.iter().any(|m| m.starts_with("nines.yaml:2:") && m.contains("needs a name")), "{p:?}");
         assert!(
-            p.iter().any(|m| m.starts_with("nines.yaml:10:") && m.contains("maintenance[1].duration")),
+            p.iter()
+                .any(|m| m.starts_with("nines.yaml:2:") && m.contains("needs a name")),
+            "{p:?}"
+        );
+        assert!(
+            p.iter()
+                .any(|m| m.starts_with("nines.yaml:10:") && m.contains("maintenance[1].duration")),
             "{p:?}"
         );
     }
