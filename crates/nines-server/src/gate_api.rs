@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 
 use crate::auth::Actor;
 use crate::error::success;
-use crate::maintenance_api::{actor, ByParam};
+use crate::maintenance_api::{actor, run, ByParam};
 use crate::{ApiError, AppState};
 
 fn unavailable(message: impl Into<String>) -> ApiError {
@@ -26,15 +26,6 @@ fn unavailable(message: impl Into<String>) -> ApiError {
         kind: "unavailable",
         message: message.into(),
     }
-}
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> nines_slo::repo::RepoResult<T> + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?
-        .map_err(|e| unavailable(e.to_string()))
 }
 
 /// `GET /api/v1/gate?service=S`: `{"decision", "reasons", ...}`. 404 when
@@ -67,7 +58,7 @@ pub async fn gate(
         )));
     }
     let gate_repo = board.gate();
-    let overrides = blocking(move || gate_repo.overrides()).await?;
+    let overrides = run(move || gate_repo.overrides()).await?;
     let policies = board.policies();
     let answer = decide(
         &service,
@@ -103,7 +94,7 @@ pub async fn list_overrides(
         return Ok(success(json!([]), Vec::new()));
     };
     let gate_repo = board.gate();
-    let all = blocking(move || gate_repo.overrides()).await?;
+    let all = run(move || gate_repo.overrides()).await?;
     let now = state.clock.now_millis();
     let service = params.get("service");
     let data: Vec<Value> = all
@@ -175,9 +166,9 @@ pub async fn create_override(
         return Err(unavailable("SLO evaluation is not running (it needs a data directory)"));
     };
     let gate_repo = board.gate();
-    let created = blocking(move || {
+    let created = run(move || {
         let id = gate_repo.add_override(&new)?;
-        Ok(Override {
+        Ok::<_, nines_slo::repo::RepoError>(Override {
             id,
             service: new.service,
             reason: new.reason,
@@ -207,9 +198,9 @@ pub async fn revoke_override(
     };
     let now = state.clock.now_millis();
     let gate_repo = board.gate();
-    let found = blocking(move || {
+    let found = run(move || {
         if !gate_repo.revoke_override(id, &by, now)? {
-            return Ok(None);
+            return Ok::<_, nines_slo::repo::RepoError>(None);
         }
         Ok(gate_repo.overrides()?.into_iter().find(|o| o.id == id))
     })

@@ -96,10 +96,7 @@ pub async fn list(
         return Ok(success(json!([]), Vec::new()));
     };
     let repo = board.repo();
-    let windows = tokio::task::spawn_blocking(move || repo.maintenance_windows())
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?
-        .map_err(|e| from_slo_error(e.into()))?;
+    let windows = run(move || repo.maintenance_windows()).await?;
     let now = state.clock.now_millis();
     let service = params.get("service");
     let data: Vec<Value> = windows
@@ -176,9 +173,13 @@ async fn finish(state: AppState, token: Actor, id: i64, by: ByParam, withdraw: b
     Ok(success(window_json(&stored, state.clock.now_millis()), Vec::new()))
 }
 
-async fn run<T: Send + 'static>(f: impl FnOnce() -> nines_slo::Result<T> + Send + 'static) -> Result<T, ApiError> {
+/// Runs SLO-state work off the async threads (it takes locks and syncs
+/// the disk), mapping its errors to API answers.
+pub(crate) async fn run<T: Send + 'static, E: Into<nines_slo::Error> + Send + 'static>(
+    f: impl FnOnce() -> Result<T, E> + Send + 'static,
+) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?
-        .map_err(from_slo_error)
+        .map_err(|e| from_slo_error(e.into()))
 }

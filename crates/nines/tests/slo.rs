@@ -179,8 +179,9 @@ fn an_slo_added_by_reload_is_rolled_up_from_history_served_and_survives_kill_9()
 }
 
 /// A server whose history holds the traffic of [`import_traffic`] before
-/// `config_text` (with its SLOs) is loaded by a reload: an SLO counts
-/// minutes once, so the data must be there before its first evaluation.
+/// `config_text` (with its SLOs) is loaded by a reload (an SLO counts
+/// minutes once, so the data must be there before its first evaluation),
+/// returned once `api/availability` has counted the outage.
 fn server_with_history(dir: &std::path::Path, config_text: &str) -> (Server, std::path::PathBuf, f64, f64) {
     let config = dir.join("nines.yaml");
     std::fs::write(&config, "scrape_configs: []\n").unwrap();
@@ -191,6 +192,9 @@ fn server_with_history(dir: &std::path::Path, config_text: &str) -> (Server, std
     assert!(ok, "{out}{err}");
     let (code, body) = s.post("/-/reload", "text/plain", b"");
     assert_eq!(code, 200, "{body}");
+    wait_until("the outage counted", Duration::from_secs(30), || {
+        status(&s).filter(|st| st["groups"][0]["events"]["bad"] == bad)
+    });
     (s, config, good, bad)
 }
 
@@ -224,10 +228,7 @@ fn a_maintenance_window_recorded_after_an_outage_takes_it_out_of_the_budget_and_
     );
     let (s, config, good, bad) = server_with_history(dir.path(), &with_window);
     let data = dir.path().join("data");
-    let st = wait_until("the outage counted", Duration::from_secs(30), || {
-        status(&s).filter(|st| st["groups"][0]["events"]["bad"] == bad)
-    });
-    assert_eq!(st["state"], "exhausted");
+    assert_eq!(status(&s).expect("evaluated")["state"], "exhausted");
 
     // Hostile and incomplete requests are refused with the reason.
     let (code, body) = s.post("/api/v1/maintenance", "application/json", b"{\"service\": ");
@@ -330,7 +331,7 @@ fn the_release_gate_blocks_warns_and_lets_an_audited_override_through_across_kil
     let text = format!(
         "{SLO}  - service: web\n    name: lenient\n    owner: team-web\n    objective: 50\n    window: 30d\n    sli:\n      ratio:\n        bad: requests_total{{code=\"500\"}}\n        total: requests_total\nbudget_policy:\n  default:\n    warn_below: 90\n"
     );
-    let (s, config, _, bad) = server_with_history(dir.path(), &text);
+    let (s, config, _, _) = server_with_history(dir.path(), &text);
     let data = dir.path().join("data");
     let gate = |args: &[&str]| run_gate(&s.url, args);
     // A service without SLOs cannot be judged: no decision.
@@ -338,9 +339,6 @@ fn the_release_gate_blocks_warns_and_lets_an_audited_override_through_across_kil
     assert_eq!(code, Some(2), "{out}");
     assert!(out.contains("no SLO of service"), "{out}");
 
-    wait_until("the outage counted", Duration::from_secs(30), || {
-        status(&s).filter(|st| st["groups"][0]["events"]["bad"] == bad)
-    });
     let (code, out) = gate(&["--service", "api"]);
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("must not release now (block)"), "{out}");
