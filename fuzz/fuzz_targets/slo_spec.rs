@@ -1,7 +1,8 @@
 #![no_main]
 //! Any YAML given as an SLO spec is refused with field problems or
 //! validates; a valid SLO's window then yields periods at any time (or an
-//! error past the calendar's range) that hold that time, never a panic.
+//! error past the calendar's range) that hold that time, never a panic;
+//! and its Prometheus rules are PromQL that parses.
 use libfuzzer_sys::fuzz_target;
 use nines_slo::{Slo, SloSpec};
 
@@ -20,6 +21,12 @@ fuzz_target!(|data: &[u8]| {
         if let Ok(p) = slo.window.period_at(now) {
             assert!(p.start <= now && now < p.end, "{p:?} does not hold {now}");
             let _ = slo.window.previous(p);
+        }
+    }
+    let generated = nines_slo::rules::prometheus_rules(std::slice::from_ref(&slo)).expect("a valid SLO has rules");
+    for rule in generated.file.groups.iter().flat_map(|g| &g.rules) {
+        if let Err(e) = promql_parser::parser::parse(&rule.expr) {
+            panic!("{e}: {}", rule.expr);
         }
     }
 });

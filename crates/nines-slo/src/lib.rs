@@ -18,6 +18,7 @@ pub mod maintenance;
 pub mod query;
 pub mod repo;
 pub mod rollup;
+pub mod rules;
 pub mod spec;
 pub mod status;
 pub mod window;

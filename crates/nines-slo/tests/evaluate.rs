@@ -2,90 +2,13 @@
 //! outage pages when the Workbook's maths says, counter resets and zero
 //! traffic are exact, timeslices count bad minutes.
 
+mod common;
+
 use std::sync::Arc;
 
+use common::*;
 use nines_clock::ManualClock;
-use nines_promql::value::{Labels, Series};
-use nines_promql::{Engine, EvalError, MemStorage, Queryable};
-use nines_slo::query::EmbeddedQuery;
-use nines_slo::repo::MemRepository;
-use nines_slo::{Evaluator, Settings, Slo, SloSpec, State};
-use nines_tsdb::Matcher;
-use parking_lot::RwLock;
-
-const MIN: i64 = 60_000;
-/// A Monday 00:00 UTC, so minutes and slices align.
-const T0: i64 = 1_767_571_200_000;
-
-#[derive(Default)]
-struct Shared(RwLock<MemStorage>);
-
-impl Queryable for Shared {
-    fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<Series>, EvalError> {
-        self.0.read().select(matchers, mint, maxt)
-    }
-}
-
-fn labels(pairs: &[(&str, &str)]) -> Labels {
-    let mut v: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    v.sort();
-    Labels::from(v)
-}
-
-fn slo(yaml: &str) -> Slo {
-    let spec: SloSpec = serde_norway::from_str(yaml).expect("yaml");
-    Slo::from_spec(&spec).expect("valid")
-}
-
-const RATIO: &str = r#"
-service: api
-name: availability
-owner: team-api
-objective: 99.9
-window: 30d
-sli:
-  ratio:
-    bad: requests_total{code="500"}
-    total: requests_total
-"#;
-
-/// Requests every 15 s from `from` to `to` minutes after T0: `rate` per
-/// scrape, all failing while `failing(minute)`.
-fn traffic(store: &Shared, to_minutes: i64, rate: f64, failing: impl Fn(i64) -> bool) {
-    let (mut ok, mut bad) = (0.0, 0.0);
-    let (mut ok_pts, mut bad_pts) = (Vec::new(), Vec::new());
-    let mut t = T0;
-    while t <= T0 + to_minutes * MIN {
-        // The minute this scrape's increase belongs to (minute 1 is the first after T0).
-        let minute = (t - T0 + MIN - 1) / MIN;
-        if t > T0 && failing(minute) {
-            bad += rate;
-        } else if t > T0 {
-            ok += rate;
-        }
-        ok_pts.push((t, ok));
-        bad_pts.push((t, bad));
-        t += 15_000;
-    }
-    let mut s = store.0.write();
-    s.add(labels(&[("__name__", "requests_total"), ("code", "200")]), &ok_pts);
-    s.add(labels(&[("__name__", "requests_total"), ("code", "500")]), &bad_pts);
-}
-
-fn evaluator(store: Arc<Shared>, clock: Arc<ManualClock>, slos: Vec<Slo>) -> Evaluator {
-    let query = Arc::new(EmbeddedQuery::new(Engine::default(), store));
-    let mut e = Evaluator::new(
-        Arc::new(MemRepository::default()),
-        query,
-        clock,
-        Settings {
-            delay_ms: 0,
-            ..Settings::default()
-        },
-    );
-    e.set_slos(slos);
-    e
-}
+use nines_slo::{Evaluator, State};
 
 #[test]
 fn a_full_outage_pages_after_its_first_minute_and_resolves_with_the_short_window() {
@@ -488,4 +411,73 @@ fn the_gate_blocks_on_a_spent_budget_a_page_or_a_freeze_and_an_override_lets_a_r
     let strict = policy("default: {}");
     let answer = decide("api", strict.of("api"), &statuses, &ev.alerts, &[], T0 + 190 * MIN);
     assert_eq!(answer.decision, Decision::Block);
+}
+
+#[test]
+fn a_calendar_month_in_berlin_follows_local_midnight_across_the_dst_change() {
+    // March 2026 in Europe/Berlin: from 1 March 00:00 CET (28 Feb 23:00 UTC)
+    // to 1 April 00:00 CEST (31 Mar 22:00 UTC); clocks go forward on 29
+    // March, so the month is 31 days less an hour: 743 h.
+    const MARCH_START: i64 = 1_772_319_600_000; // 2026-02-28T23:00:00Z
+    const APRIL_START: i64 = 1_774_994_400_000; // 2026-03-31T22:00:00Z
+    assert_eq!((APRIL_START - MARCH_START) / (60 * MIN), 743);
+    // Scraped every minute, 100 requests a minute; all failing in the
+    // last 10 minutes of February, the first 5 of March, the last 5 of
+    // March and the first 3 of April (Berlin time).
+    let failing = |t: i64| {
+        (MARCH_START - 10 * MIN < t && t <= MARCH_START + 5 * MIN)
+            || (APRIL_START - 5 * MIN < t && t <= APRIL_START + 3 * MIN)
+    };
+    let (mut ok, mut bad) = (0.0, 0.0);
+    let (mut ok_pts, mut bad_pts) = (Vec::new(), Vec::new());
+    let mut t = MARCH_START - 3 * 60 * MIN;
+    while t <= APRIL_START + 2 * 60 * MIN {
+        if failing(t) {
+            bad += 100.0;
+        } else {
+            ok += 100.0;
+        }
+        ok_pts.push((t, ok));
+        bad_pts.push((t, bad));
+        t += MIN;
+    }
+    let store = Arc::new(Shared::default());
+    {
+        let mut s = store.0.write();
+        s.add(labels(&[("__name__", "requests_total"), ("code", "200")]), &ok_pts);
+        s.add(labels(&[("__name__", "requests_total"), ("code", "500")]), &bad_pts);
+    }
+    let month = RATIO.replace("window: 30d", "window: month\ntime_zone: Europe/Berlin");
+    let sliced = month.replace("name: availability", "name: sliced")
+        + "budgeting: {method: timeslices, slice: 1m, slice_threshold: 99}\n";
+    let clock = Arc::new(ManualClock::new(APRIL_START));
+    let mut e = evaluator(store, clock.clone(), vec![slo(&month), slo(&sliced)]);
+
+    // The last minute of March: its 5 + 5 failing minutes, not February's.
+    let ev = e.run();
+    let (occurrences, slices) = (&ev.statuses[0], &ev.statuses[1]);
+    assert_eq!(occurrences.period.start, "2026-02-28T23:00:00Z");
+    assert_eq!(occurrences.period.end, "2026-03-31T22:00:00Z");
+    let g = &occurrences.groups[0];
+    assert_eq!(g.events.bad, 1_000.0);
+    assert_eq!(g.events.total, 743.0 * 60.0 * 100.0);
+    // 4,458,000 events × 0.1% allow 4,458 bad ones.
+    assert!((g.budget.total - 4_458.0).abs() < 1e-6, "{}", g.budget.total);
+    let g = &slices.groups[0];
+    assert_eq!(g.budget.consumed, 10.0);
+    assert_eq!(g.budget.consumed_seconds, Some(600.0));
+    // 743 h × 0.1% = 44.58 minutes, not the 44.64 of a 31-day month.
+    assert!((g.budget.total_seconds.expect("time") - 2_674.8).abs() < 1e-6);
+
+    // Three minutes into April (Berlin): a new period with only April's 3.
+    clock.set(APRIL_START + 3 * MIN);
+    let ev = e.run();
+    let (occurrences, slices) = (&ev.statuses[0], &ev.statuses[1]);
+    assert_eq!(occurrences.period.start, "2026-03-31T22:00:00Z");
+    assert_eq!(occurrences.period.end, "2026-03-31T22:03:00Z", "so far");
+    assert_eq!(occurrences.groups[0].events.bad, 300.0);
+    assert_eq!(occurrences.groups[0].events.total, 300.0);
+    assert_eq!(slices.groups[0].budget.consumed, 3.0);
+    // April has 30 days of 24 h.
+    assert!((slices.groups[0].budget.total_seconds.expect("time") - 2_592.0).abs() < 1e-6);
 }

@@ -65,6 +65,17 @@ enum SloCommand {
         #[arg(long)]
         sloth_window: Option<String>,
     },
+    /// Prometheus recording and alerting rules equivalent to nines's
+    /// evaluation of the config's SLOs, for a Prometheus of your own: the
+    /// rule file on stdout, where it differs from nines on stderr.
+    Rules {
+        /// Configuration file (YAML) holding the SLOs.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Only this service's SLOs.
+        #[arg(long)]
+        service: Option<String>,
+    },
     /// One SLO in full: budget, burn rates, exhaustion, alerts.
     Show {
         /// SERVICE/SLO.
@@ -283,6 +294,10 @@ fn main() -> ExitCode {
             owner,
             sloth_window,
         }) => slo_cli::import(&files, owner, sloth_window),
+        Command::Slo(SloCommand::Rules { config, service }) => match load_config(&config) {
+            Ok(c) => slo_cli::rules(&c.slos_loaded, &config, service.as_deref()),
+            Err(code) => code,
+        },
         Command::Slo(SloCommand::Show { id, server, output }) => {
             with_client(&cli.token, &cli.ca_file, |c| slo_cli::show(&server, &id, output, c))
         }
@@ -352,7 +367,7 @@ fn init_logging(level: &str, format: LogFormat) {
 }
 
 fn check(path: &std::path::Path) -> ExitCode {
-    match config::load(path) {
+    match load_config(path) {
         Ok(c) => {
             println!(
                 "{}: OK ({} scrape jobs, {} SLOs)",
@@ -362,14 +377,19 @@ fn check(path: &std::path::Path) -> ExitCode {
             );
             ExitCode::SUCCESS
         }
-        Err(problems) => {
-            for p in &problems {
-                eprintln!("{p}");
-            }
-            eprintln!("{}: {} problem(s)", path.display(), problems.len());
-            ExitCode::FAILURE
-        }
+        Err(code) => code,
     }
+}
+
+/// The config at `path`, or every problem printed and the exit code.
+fn load_config(path: &std::path::Path) -> Result<config::Config, ExitCode> {
+    config::load(path).map_err(|problems| {
+        for p in &problems {
+            eprintln!("{p}");
+        }
+        eprintln!("{}: {} problem(s)", path.display(), problems.len());
+        ExitCode::FAILURE
+    })
 }
 
 fn gate(g: GateArgs, c: &client::Client) -> ExitCode {

@@ -240,3 +240,47 @@ pub fn import(files: &[std::path::PathBuf], owner: Option<String>, sloth_window:
         }
     }
 }
+
+/// `nines slo rules`: the Prometheus rule file for `slos` (those of
+/// `service` only, if given) on stdout, where Prometheus will differ from
+/// nines on stderr.
+pub fn rules(slos: &[nines_slo::Slo], config: &std::path::Path, service: Option<&str>) -> ExitCode {
+    let chosen: Vec<nines_slo::Slo> = slos
+        .iter()
+        .filter(|s| service.is_none_or(|name| s.service == name))
+        .cloned()
+        .collect();
+    if chosen.is_empty() {
+        match service {
+            Some(name) => eprintln!("slo rules: {} has no SLOs of service {name:?}", config.display()),
+            None => eprintln!("slo rules: {} has no SLOs", config.display()),
+        }
+        return ExitCode::FAILURE;
+    }
+    let generated = match nines_slo::rules::prometheus_rules(&chosen) {
+        Ok(g) => g,
+        Err(errors) => {
+            for e in errors {
+                eprintln!("slo rules: {e}");
+            }
+            return ExitCode::FAILURE;
+        }
+    };
+    for note in &generated.notes {
+        eprintln!("note: {note}");
+    }
+    match serde_norway::to_string(&generated.file) {
+        Ok(yaml) => {
+            println!(
+                "# Prometheus rules for the SLOs of {}, written by `nines slo rules`.",
+                config.display()
+            );
+            print!("{yaml}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("slo rules: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -414,7 +414,7 @@ fn the_release_gate_blocks_warns_and_lets_an_audited_override_through_across_kil
 }
 
 #[test]
-fn slo_import_prints_config_that_nines_check_accepts() {
+fn slo_import_prints_config_that_nines_check_accepts_and_slo_rules_turns_into_prometheus_rules() {
     let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/../nines-slo/tests/import");
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_nines"))
@@ -438,6 +438,35 @@ fn slo_import_prints_config_that_nines_check_accepts() {
     let (ok, out, err) = nines(&["check", "--config", config.to_str().unwrap()]);
     assert!(ok, "{out}{err}\n{stdout}");
     assert!(out.contains("7 SLOs"), "{out}");
+
+    // And on to a Prometheus of one's own.
+    let (ok, rules, notes) = nines(&["slo", "rules", "--config", config.to_str().unwrap()]);
+    assert!(ok, "{notes}");
+    assert!(notes.contains("note: maintenance windows"), "{notes}");
+    assert_eq!(rules.matches("- name: nines-slo:").count(), 7);
+    let rule_file = dir.path().join("rules.yaml");
+    std::fs::write(&rule_file, rules.as_bytes()).unwrap();
+    let promtool = Command::new("/usr/bin/promtool")
+        .args(["check", "rules"])
+        .arg(&rule_file)
+        .output()
+        .expect("promtool (apt-get install prometheus)");
+    assert!(
+        promtool.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&promtool.stdout),
+        String::from_utf8_lossy(&promtool.stderr)
+    );
+    let (ok, rules, err) = nines(&[
+        "slo",
+        "rules",
+        "--config",
+        config.to_str().unwrap(),
+        "--service",
+        "nosuch",
+    ]);
+    assert!(!ok && rules.is_empty());
+    assert!(err.contains("no SLOs of service \"nosuch\""), "{err}");
 
     let refused = Command::new(env!("CARGO_BIN_EXE_nines"))
         .args(["slo", "import"])
