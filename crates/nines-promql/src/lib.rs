@@ -10,6 +10,7 @@ mod engine;
 mod error;
 mod functions;
 pub mod promqltest;
+pub mod seam;
 mod storage;
 pub mod value;
 

@@ -15,7 +15,7 @@ pub mod gate;
 pub mod history;
 pub mod import;
 pub mod maintenance;
-pub mod query;
+pub use nines_promql::seam as query;
 pub mod repo;
 pub mod rollup;
 pub mod rules;

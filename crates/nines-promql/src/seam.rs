@@ -1,11 +1,11 @@
-//! The metrics query seam SLO evaluation reads through: instant and range
+//! The metrics query seam SLO and rule evaluation read through: instant and range
 //! PromQL, nothing else, so the same evaluation can later run against a
 //! remote Prometheus-compatible engine.
 
 use std::sync::Arc;
 
-use nines_promql::value::{Series, Value};
-use nines_promql::{Engine, Queryable};
+use crate::value::{Series, Value};
+use crate::{Engine, Queryable};
 
 /// Instant and range PromQL.
 pub trait MetricsQuery: Send + Sync {
