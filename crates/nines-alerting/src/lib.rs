@@ -5,5 +5,7 @@
 //! Like the SLO crate, it reads metrics only through the PromQL seam
 //! ([`nines_promql::seam::MetricsQuery`]); no storage engine, no HTTP.
 
+pub mod alert;
+pub mod group;
 pub mod rulefile;
 pub mod template;

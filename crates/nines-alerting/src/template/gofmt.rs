@@ -177,4 +177,23 @@ mod tests {
         assert_eq!(format_e(0.0, None), "0.000000e+00");
         assert_eq!(format_e(-0.00012, Some(1)), "-1.2e-04");
     }
+
+    proptest::proptest! {
+        #[test]
+        fn shortest_g_reads_back_to_the_same_number(bits in proptest::num::u64::ANY) {
+            let v = f64::from_bits(bits);
+            proptest::prop_assume!(v.is_finite());
+            let text = format_g(v, None);
+            proptest::prop_assert_eq!(text.parse::<f64>().ok(), Some(v), "{}", text);
+        }
+
+        #[test]
+        fn g_with_precision_keeps_that_many_digits(v in -1e30f64..1e30, p in 1usize..17) {
+            let text = format_g(v, Some(p));
+            let back: f64 = text.parse().unwrap_or(f64::NAN);
+            let digits = text.split('e').next().unwrap_or("").chars().filter(char::is_ascii_digit).collect::<String>();
+            proptest::prop_assert!(digits.trim_start_matches('0').len() <= p, "{} has more than {} digits", text, p);
+            proptest::prop_assert!((back - v).abs() <= v.abs() * 10f64.powi(1 - p as i32), "{} vs {}", text, v);
+        }
+    }
 }
