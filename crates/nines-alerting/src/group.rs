@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashSet};
 use nines_promql::seam::MetricsQuery;
 use nines_promql::value::Value;
 
-use crate::alert::{AlertingRule, External, ResultRow, Transition};
+use crate::alert::{Alert, AlertingRule, External, ResultRow, Transition};
 use crate::rulefile::{RuleGroup, RuleKind};
 
 /// A series' labels, `__name__` included, sorted by name.
@@ -19,7 +19,7 @@ pub type SeriesLabels = Vec<(String, String)>;
 type Written = Vec<(SeriesLabels, f64)>;
 
 /// Where rule results go: the store, written at `ts`.
-pub trait SeriesSink {
+pub trait SeriesSink: Send + Sync {
     /// Appends one sample per series at `ts`.
     fn append(&self, samples: &[(SeriesLabels, f64)], ts: i64) -> Result<(), String>;
 }
@@ -113,6 +113,39 @@ impl GroupEvaluator {
             rules,
             external,
             last_evaluation: None,
+        }
+    }
+
+    /// The group's identity, `file;name`, as Prometheus keys groups.
+    pub fn key(&self) -> String {
+        format!("{};{}", self.group.file, self.group.name)
+    }
+
+    /// Every alert of the group's alerting rules (resolved ones still
+    /// remembered included), with its rule's name.
+    pub fn alerts(&self) -> Vec<(String, Alert)> {
+        self.rules
+            .iter()
+            .filter_map(|r| match &r.kind {
+                RuleRuntimeKind::Alert(a) => Some(a),
+                RuleRuntimeKind::Record { .. } => None,
+            })
+            .flat_map(|a| a.alerts.values().map(|alert| (a.name.clone(), alert.clone())))
+            .collect()
+    }
+
+    /// Puts back alerts from an earlier run (the store after a restart,
+    /// the previous config on a reload): each goes to the first alerting
+    /// rule of its name; alerts of rules that no longer exist are dropped.
+    pub fn restore(&mut self, alerts: impl IntoIterator<Item = (String, Alert)>) {
+        for (rule, alert) in alerts {
+            let target = self.rules.iter_mut().find_map(|r| match &mut r.kind {
+                RuleRuntimeKind::Alert(a) if a.name == rule => Some(a),
+                _ => None,
+            });
+            if let Some(a) = target {
+                a.alerts.insert(alert.labels.clone().into_iter().collect(), alert);
+            }
         }
     }
 

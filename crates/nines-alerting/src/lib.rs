@@ -7,5 +7,7 @@
 
 pub mod alert;
 pub mod group;
+pub mod manager;
+pub mod repo;
 pub mod rulefile;
 pub mod template;

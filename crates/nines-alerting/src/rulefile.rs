@@ -289,7 +289,7 @@ pub fn validate(spec: &RuleFileSpec, file: &str, pages: &PagePolicy) -> Result<V
                     let keep_firing_for_ms = duration(&r.keep_firing_for, field("keep_firing_for"), &mut problems);
                     let annotations = templates(&r.annotations, &rpath, "annotations", &mut problems);
                     if let Some(missing) = page_missing(r, &g.labels, pages) {
-                        let p = (field("annotations"), format!("alert {name:?} pages ({missing})"));
+                        let p = (field("annotations"), format!("alert {name:?} {missing}"));
                         if pages.enforce {
                             problems.push(p);
                         } else {
@@ -339,15 +339,16 @@ fn page_missing(rule: &RuleSpec, group_labels: &BTreeMap<String, String>, pages:
         missing.push("summary");
     }
     if !has("impact") {
-        missing.push("impact (what users or the business feel)");
+        missing.push("impact");
     }
     if !has("runbook_url") && !has("playbook") {
         missing.push("runbook_url or playbook");
     }
     (!missing.is_empty()).then(|| {
         format!(
-            "severity {severity:?}) but lacks the annotations {}",
-            missing.join(", ")
+            "pages (severity {severity:?}) but has no {}: a page must say what is wrong (summary), what \
+             users or the business feel (impact) and what to do (runbook_url, or playbook in Markdown)",
+            missing.join(" and no ")
         )
     })
 }
@@ -432,7 +433,7 @@ groups:
             "for is only for alerting rules",
             "\"soon\" is not a duration",
             "range is not supported",
-            "pages (severity \"page\") but lacks the annotations impact",
+            "pages (severity \"page\") but has no impact and no runbook_url or playbook:",
             "a rule needs record or alert",
             "group \"a\" is defined twice",
         ] {

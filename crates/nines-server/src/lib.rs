@@ -24,6 +24,7 @@ pub mod params;
 pub mod prompb;
 mod promql_api;
 mod query;
+mod rules_api;
 pub mod slo_api;
 mod targets;
 pub mod telemetry;
@@ -74,6 +75,8 @@ pub struct AppState {
     pub clock: nines_clock::SharedClock,
     /// SLO statuses and alerts, when SLOs are evaluated.
     pub slos: Option<Arc<slo_api::SloBoard>>,
+    /// Rule groups and their alerts, when rules are evaluated.
+    pub rules: Option<Arc<nines_alerting::manager::RuleManager>>,
 }
 
 impl AppState {
@@ -91,6 +94,7 @@ impl AppState {
             engine: Arc::default(),
             clock: nines_clock::system(),
             slos: None,
+            rules: None,
         }
     }
 }
@@ -115,7 +119,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/slos", get(slo_api::list))
         .route("/api/v1/slos/{service}/{slo}", get(slo_api::show))
         .route("/api/v1/slos/{service}/{slo}/history", get(slo_api::slo_history))
-        .route("/api/v1/alerts", get(slo_api::alerts))
+        .route("/api/v1/alerts", get(rules_api::alerts))
+        .route("/api/v1/rules", get(rules_api::rules))
         .route(
             "/api/v1/maintenance",
             get(maintenance_api::list).post(maintenance_api::create),

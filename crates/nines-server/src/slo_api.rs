@@ -176,9 +176,3 @@ pub async fn slo_history(
         Vec::new(),
     ))
 }
-
-/// `GET /api/v1/alerts`: the SLO alerts firing now, as Prometheus lists
-/// alerts.
-pub async fn alerts(State(state): State<AppState>) -> Result<Response, ApiError> {
-    Ok(success(json!({"alerts": to_json(&board(&state).alerts)?}), Vec::new()))
-}

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use parking_lot::Mutex;
 use rusqlite::Connection;
 
+mod alerting;
 mod gate;
 mod migrate;
 mod slo;
@@ -61,6 +62,11 @@ pub type Result<T> = std::result::Result<T, Error>;
 /// A store failure as the domain crates' repositories report it.
 pub(crate) fn repo_error(e: Error) -> nines_slo::repo::RepoError {
     nines_slo::repo::RepoError(e.to_string())
+}
+
+/// A store failure as the alerting repositories report it.
+pub(crate) fn alert_repo_error(e: Error) -> nines_alerting::repo::RepoError {
+    nines_alerting::repo::RepoError(e.to_string())
 }
 
 /// The state store: one SQLite connection, shared behind a lock (SQLite

@@ -77,6 +77,25 @@ pub const MIGRATIONS: &[Migration] = &[
         );
     ",
     },
+    Migration {
+        version: 3,
+        name: "rule alerts",
+        sql: "
+        CREATE TABLE rule_alert (
+            group_key TEXT NOT NULL,
+            rule TEXT NOT NULL,
+            labels TEXT NOT NULL,
+            annotations TEXT NOT NULL,
+            state TEXT NOT NULL,
+            value REAL,
+            active_at INTEGER NOT NULL,
+            fired_at INTEGER,
+            resolved_at INTEGER,
+            keep_firing_since INTEGER,
+            PRIMARY KEY (group_key, rule, labels)
+        ) WITHOUT ROWID;
+    ",
+    },
 ];
 
 /// The version a fully migrated store is at.

@@ -5,6 +5,7 @@ mod config;
 mod gate_cli;
 mod maintenance_cli;
 mod reload;
+mod rules_task;
 mod serve;
 mod slo_cli;
 mod slo_task;
@@ -369,11 +370,16 @@ fn init_logging(level: &str, format: LogFormat) {
 fn check(path: &std::path::Path) -> ExitCode {
     match load_config(path) {
         Ok(c) => {
+            for w in &c.warnings {
+                eprintln!("warning: {w}");
+            }
+            let rules: usize = c.rules_loaded.iter().map(|g| g.rules.len()).sum();
             println!(
-                "{}: OK ({} scrape jobs, {} SLOs)",
+                "{}: OK ({} scrape jobs, {} SLOs, {} rule groups with {rules} rules)",
                 path.display(),
                 c.scrape_configs.len(),
-                c.slos_loaded.len()
+                c.slos_loaded.len(),
+                c.rules_loaded.len(),
             );
             ExitCode::SUCCESS
         }

@@ -33,36 +33,36 @@ impl Overrides {
     }
 }
 
+/// The running parts a reload reconfigures.
+pub struct Reconfigurable {
+    /// Scrape jobs.
+    pub scrape: Arc<ScrapeManager>,
+    /// API tokens.
+    pub auth: Arc<RwLock<Auth>>,
+    /// SLOs, maintenance windows, budget policy.
+    pub slos: Option<Arc<crate::slo_task::SloRunner>>,
+    /// Rule groups.
+    pub rules: Option<Arc<crate::rules_task::RulesRunner>>,
+}
+
 /// Re-reads one config file into the running server.
 pub struct Reloader {
     path: PathBuf,
     overrides: Overrides,
-    scrape: Arc<ScrapeManager>,
-    auth: Arc<RwLock<Auth>>,
+    parts: Reconfigurable,
     insecure_ok: bool,
     running: Mutex<Config>,
-    slos: Option<Arc<crate::slo_task::SloRunner>>,
 }
 
 impl Reloader {
     /// A reloader for the config that `running` was loaded from.
-    pub fn new(
-        path: PathBuf,
-        overrides: Overrides,
-        scrape: Arc<ScrapeManager>,
-        auth: Arc<RwLock<Auth>>,
-        insecure_ok: bool,
-        running: Config,
-        slos: Option<Arc<crate::slo_task::SloRunner>>,
-    ) -> Self {
+    pub fn new(path: PathBuf, overrides: Overrides, parts: Reconfigurable, insecure_ok: bool, running: Config) -> Self {
         Self {
             path,
             overrides,
-            scrape,
-            auth,
+            parts,
             insecure_ok,
             running: Mutex::new(running),
-            slos,
         }
     }
 
@@ -76,8 +76,8 @@ impl Reloader {
         // against the running address.
         crate::serve::check_exposure(&running.server.listen, !tokens.is_empty(), self.insecure_ok)
             .map_err(|e| vec![e])?;
-        self.scrape.apply(specs).map_err(|e| vec![e.to_string()])?;
-        *self.auth.write() = Auth::new(tokens);
+        self.parts.scrape.apply(specs).map_err(|e| vec![e.to_string()])?;
+        *self.parts.auth.write() = Auth::new(tokens);
         for (section, changed) in [
             ("server", new.server != running.server),
             ("storage", new.storage != running.storage),
@@ -90,15 +90,21 @@ impl Reloader {
                 );
             }
         }
-        let slo_problem = self.slos.as_ref().and_then(|runner| runner.configure(&new).err());
+        for w in &new.warnings {
+            tracing::warn!("{w}");
+        }
+        let slo_problem = self.parts.slos.as_ref().and_then(|runner| runner.configure(&new).err());
+        let rules_problem = self.parts.rules.as_ref().and_then(|runner| runner.configure(&new).err());
         running.scrape_configs = new.scrape_configs;
         running.global = new.global;
         running.auth = new.auth;
-        match slo_problem {
-            // The rest of the config is in force; the windows are
-            // recorded again at the next reload.
-            Some(e) => Err(vec![e]),
-            None => Ok(()),
+        // The rest of the config is in force; what failed is tried again
+        // at the next reload.
+        let problems: Vec<String> = slo_problem.into_iter().chain(rules_problem).collect();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
         }
     }
 }

@@ -16,7 +16,7 @@ use nines_tsdb::{Db, Limits, Options};
 use parking_lot::RwLock;
 
 use crate::config::{self, Config};
-use crate::reload::{Overrides, Reloader};
+use crate::reload::{Overrides, Reconfigurable, Reloader};
 
 /// What `nines serve` was given on the command line.
 pub struct ServeArgs {
@@ -146,7 +146,7 @@ async fn serve(
     };
     let slo_runner = {
         let query = Arc::new(nines_slo::query::EmbeddedQuery::new(config.query.engine(), db.clone()));
-        let evaluator = nines_slo::Evaluator::new(store, query, nines_clock::system(), slo_settings.clone());
+        let evaluator = nines_slo::Evaluator::new(store.clone(), query, nines_clock::system(), slo_settings.clone());
         let runner = Arc::new(crate::slo_task::SloRunner::new(
             evaluator,
             slo_board.clone(),
@@ -163,6 +163,29 @@ async fn serve(
         slo_board.set_control(&control);
         runner
     };
+
+    let rules_runner = {
+        let query = Arc::new(nines_promql::seam::EmbeddedQuery::new(
+            config.query.engine(),
+            db.clone(),
+        ));
+        let sink = Arc::new(crate::rules_task::DbSink(db.clone()));
+        let manager = Arc::new(nines_alerting::manager::RuleManager::new(store.clone(), query, sink));
+        let runner = Arc::new(crate::rules_task::RulesRunner::new(
+            manager,
+            nines_clock::system(),
+            tokio::runtime::Handle::current(),
+        ));
+        let configured = runner.clone();
+        let rules_config = config.clone();
+        tokio::task::spawn_blocking(move || configured.configure(&rules_config))
+            .await
+            .map_err(|e| e.to_string())??;
+        runner
+    };
+    for w in &config.warnings {
+        tracing::warn!("{w}");
+    }
 
     let scrape = ScrapeManager::new(db.clone(), nines_clock::system());
     let telemetry = Telemetry::new(db.clone(), Some(scrape.clone()));
@@ -210,11 +233,14 @@ async fn serve(
         Arc::new(Reloader::new(
             path,
             overrides,
-            scrape.clone(),
-            auth.clone(),
+            Reconfigurable {
+                scrape: scrape.clone(),
+                auth: auth.clone(),
+                slos: Some(slo_runner.clone()),
+                rules: Some(rules_runner.clone()),
+            },
             insecure_ok,
             config.clone(),
-            Some(slo_runner.clone()),
         )) as Arc<dyn Reload>
     });
     if let Some(r) = reloader.clone() {
@@ -232,6 +258,7 @@ async fn serve(
         engine: Arc::new(config.query.engine()),
         clock: nines_clock::system(),
         slos: Some(slo_board),
+        rules: Some(rules_runner.manager()),
     });
     let opts = ServeOptions {
         tls,
@@ -244,6 +271,8 @@ async fn serve(
     scrape.shutdown().await;
     drop(scrape);
     drop(slo_runner);
+    rules_runner.stop();
+    drop(rules_runner);
     for task in background {
         task.abort();
         let _ = task.await;

@@ -127,9 +127,37 @@ pub fn format_e(v: f64, precision: Option<usize>) -> String {
     format!("{sign}{}", exponent_form(&digits, point, p))
 }
 
+/// Go's `strconv.FormatFloat(v, 'e', -1, 64)`, as Prometheus's API
+/// writes alert values: the shortest digits that read back as `v`.
+pub fn format_e_shortest(v: f64) -> String {
+    if let Some(s) = special(v) {
+        return s;
+    }
+    let sign = if v.is_sign_negative() { "-" } else { "" };
+    let (digits, point) = decimal(v.abs(), None);
+    let point = if digits.is_empty() { 1 } else { point };
+    let decimals = digits.len().saturating_sub(1);
+    format!("{sign}{}", exponent_form(&digits, point, decimals))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shortest_e_matches_go() {
+        for (v, want) in [
+            (0.0, "0e+00"),
+            (1.0, "1e+00"),
+            (0.25, "2.5e-01"),
+            (1234.5, "1.2345e+03"),
+            (-3e-7, "-3e-07"),
+            (1e100, "1e+100"),
+            (f64::INFINITY, "+Inf"),
+        ] {
+            assert_eq!(format_e_shortest(v), want, "{v}");
+        }
+    }
 
     #[test]
     fn shortest_g_matches_go() {

@@ -10,6 +10,8 @@ use serde::Deserialize;
 use crate::units::{ByteSize, Duration};
 
 pub mod auth;
+mod files;
+mod rules;
 pub mod scrape;
 mod slos;
 
@@ -43,6 +45,18 @@ pub struct Config {
     pub maintenance: Vec<nines_slo::maintenance::MaintenanceSpec>,
     /// The error budget policy the release gate applies.
     pub budget_policy: nines_slo::gate::PolicyConfig,
+    /// Prometheus rule files: files, folders or `*` patterns, relative
+    /// to this file.
+    pub rule_files: Vec<PathBuf>,
+    /// What alerts that page must carry.
+    pub alerting: AlertingConfig,
+    /// Every rule group of `rule_files`, validated.
+    #[serde(skip)]
+    pub rules_loaded: Vec<nines_alerting::rulefile::RuleGroup>,
+    /// Problems that do not stop nines (e.g. `alerting.page_annotations:
+    /// warn`), for `nines check` and the log.
+    #[serde(skip)]
+    pub warnings: Vec<Problem>,
     /// Every SLO, inline and from files, validated.
     #[serde(skip)]
     pub slos_loaded: Vec<nines_slo::Slo>,
@@ -52,6 +66,47 @@ pub struct Config {
     /// Every maintenance window, inline and from files, validated.
     #[serde(skip)]
     pub maintenance_loaded: Vec<nines_slo::maintenance::Maintenance>,
+}
+
+/// `alerting:`
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertingConfig {
+    /// `severity` label values that page someone.
+    pub page_severities: Vec<String>,
+    /// Whether a paging alert without `summary`, `impact` and a playbook
+    /// is an error (`enforce`) or a warning (`warn`).
+    pub page_annotations: Strictness,
+}
+
+impl Default for AlertingConfig {
+    fn default() -> Self {
+        let policy = nines_alerting::rulefile::PagePolicy::default();
+        Self {
+            page_severities: policy.severities,
+            page_annotations: Strictness::Enforce,
+        }
+    }
+}
+
+impl AlertingConfig {
+    /// The policy rule files are checked against.
+    pub fn page_policy(&self) -> nines_alerting::rulefile::PagePolicy {
+        nines_alerting::rulefile::PagePolicy {
+            severities: self.page_severities.clone(),
+            enforce: self.page_annotations == Strictness::Enforce,
+        }
+    }
+}
+
+/// Whether a rule is an error or a warning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Strictness {
+    /// Refuse the config.
+    Enforce,
+    /// Load it and warn.
+    Warn,
 }
 
 /// `query:`
@@ -164,6 +219,19 @@ pub struct ServerConfig {
     pub read_header_timeout: Duration,
     /// Requests one client IP may have in flight; more get 429. 0 = no limit.
     pub max_concurrent_requests_per_client: usize,
+    /// The URL people reach nines at (behind a proxy, say):
+    /// `$externalURL` in rule templates. Default: `http://` + `listen`.
+    pub external_url: Option<String>,
+}
+
+impl ServerConfig {
+    /// `external_url`, or the URL of the listen address.
+    pub fn external_url(&self) -> String {
+        match &self.external_url {
+            Some(u) => u.trim_end_matches('/').to_string(),
+            None => format!("http://{}", self.listen),
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -175,6 +243,7 @@ impl Default for ServerConfig {
             max_header_size: ByteSize(64 << 10),
             read_header_timeout: Duration(30_000),
             max_concurrent_requests_per_client: 64,
+            external_url: None,
         }
     }
 }
@@ -305,6 +374,10 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, Vec<Problem>> {
         }
         Err(found) => problems.extend(found),
     }
+    let rules = rules::collect(path, text, &config.rule_files, &config.alerting.page_policy());
+    config.rules_loaded = rules.groups;
+    config.warnings = rules.warnings;
+    problems.extend(rules.problems);
     match nines_slo::gate::Policies::from_config(&config.budget_policy) {
         Ok(p) => config.policies_loaded = p,
         Err(found) => {
@@ -375,6 +448,28 @@ fn validate(c: &Config) -> Vec<(Vec<Key>, String)> {
         if let Err(e) = nines_server::listen::load_tls(cert, key) {
             out_named.push((vec!["server", e.what], e.to_string()));
         }
+    }
+    if let Some(url) = &c.server.external_url {
+        if !(url.starts_with("http://") || url.starts_with("https://")) || url.contains(char::is_whitespace) {
+            out_named.push((
+                vec!["server", "external_url"],
+                format!("{url:?} is not an http:// or https:// URL"),
+            ));
+        }
+    }
+    if c.global.evaluation_interval.0 < 1000 {
+        out_named.push((vec!["global", "evaluation_interval"], "must be at least 1s".into()));
+    }
+    for name in c.global.external_labels.keys() {
+        if !nines_tsdb::is_valid_label_name(name) || name.starts_with("__") {
+            out_named.push((
+                vec!["global", "external_labels"],
+                format!("{name:?} is not a label name an external label can have"),
+            ));
+        }
+    }
+    if c.alerting.page_severities.iter().any(|s| s.trim().is_empty()) {
+        out_named.push((vec!["alerting", "page_severities"], "severities cannot be empty".into()));
     }
     if c.query.lookback_delta.0 < 1000 {
         out_named.push((vec!["query", "lookback_delta"], "must be at least 1s".into()));

@@ -22,6 +22,11 @@ pub struct GlobalConfig {
     pub scrape_interval: Duration,
     /// Default scrape timeout.
     pub scrape_timeout: Duration,
+    /// Default time between rule group evaluations.
+    pub evaluation_interval: Duration,
+    /// Labels that identify this nines to the outside: `$externalLabels`
+    /// in rule templates.
+    pub external_labels: BTreeMap<String, String>,
 }
 
 impl Default for GlobalConfig {
@@ -30,6 +35,8 @@ impl Default for GlobalConfig {
         Self {
             scrape_interval: Duration(60_000),
             scrape_timeout: Duration(10_000),
+            evaluation_interval: Duration(60_000),
+            external_labels: BTreeMap::new(),
         }
     }
 }

@@ -11,6 +11,7 @@ use nines_slo::maintenance::{Maintenance, MaintenanceSpec};
 use nines_slo::{Slo, SloSpec};
 use serde::Deserialize;
 
+use super::files::list_files;
 use super::{locate, strip_location, Key, Problem};
 
 /// The shape of a file listed in `slo_files:`.
@@ -183,21 +184,6 @@ fn validate_windows(
         }
     }
     out
-}
-
-/// A file, or the `*.yaml`/`*.yml` files of a folder in name order.
-fn list_files(path: &Path) -> Result<Vec<PathBuf>, String> {
-    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    if !meta.is_dir() {
-        return Ok(vec![path.to_path_buf()]);
-    }
-    let mut out: Vec<PathBuf> = std::fs::read_dir(path)
-        .map_err(|e| format!("{}: {e}", path.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
-        .collect();
-    out.sort();
-    Ok(out)
 }
 
 #[cfg(test)]
