@@ -8,6 +8,8 @@
 pub mod alert;
 pub mod group;
 pub mod manager;
+pub mod mem;
 pub mod repo;
 pub mod rulefile;
+pub mod ruletest;
 pub mod template;

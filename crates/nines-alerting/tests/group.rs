@@ -5,34 +5,14 @@
 use std::sync::Arc;
 
 use nines_alerting::alert::{AlertState, External};
-use nines_alerting::group::{GroupEvaluator, SeriesLabels, SeriesSink};
+use nines_alerting::group::GroupEvaluator;
+use nines_alerting::mem::MemSeries;
 use nines_alerting::rulefile::{validate, PagePolicy, RuleFileSpec};
 use nines_promql::seam::{EmbeddedQuery, MetricsQuery};
-use nines_promql::value::{Labels, Series};
-use nines_promql::{Engine, EvalError, MemStorage, Queryable};
-use nines_tsdb::Matcher;
-use parking_lot::RwLock;
+use nines_promql::value::Labels;
+use nines_promql::Engine;
 
 const MIN: i64 = 60_000;
-
-#[derive(Default)]
-struct Store(RwLock<MemStorage>);
-
-impl Queryable for Store {
-    fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<Series>, EvalError> {
-        self.0.read().select(matchers, mint, maxt)
-    }
-}
-
-impl SeriesSink for Store {
-    fn append(&self, samples: &[(SeriesLabels, f64)], ts: i64) -> Result<(), String> {
-        let mut s = self.0.write();
-        for (labels, v) in samples {
-            s.add(Labels::from(labels.clone()), &[(ts, *v)]);
-        }
-        Ok(())
-    }
-}
 
 fn labels(pairs: &[(&str, &str)]) -> Labels {
     let mut v: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
@@ -63,11 +43,11 @@ groups:
 
 #[test]
 fn a_recorded_ratio_raises_an_alert_that_fires_after_for_and_resolves() {
-    let store = Arc::new(Store::default());
+    let store = Arc::new(MemSeries::default());
     // Gauges every minute: 20% errors from minute 2 through 7.
     for m in 0..=12 {
         let errors = if (2..=7).contains(&m) { 20.0 } else { 0.0 };
-        let mut s = store.0.write();
+        let s = &store;
         s.add(labels(&[("__name__", "errors"), ("job", "api")]), &[(m * MIN, errors)]);
         s.add(labels(&[("__name__", "requests"), ("job", "api")]), &[(m * MIN, 100.0)]);
     }
@@ -120,11 +100,8 @@ fn first_alert(g: &GroupEvaluator, rule: usize) -> &nines_alerting::alert::Alert
 
 #[test]
 fn a_failing_rule_reports_its_error_and_the_rest_still_run() {
-    let store = Arc::new(Store::default());
-    store
-        .0
-        .write()
-        .add(labels(&[("__name__", "up"), ("job", "a")]), &[(0, 0.0)]);
+    let store = Arc::new(MemSeries::default());
+    store.add(labels(&[("__name__", "up"), ("job", "a")]), &[(0, 0.0)]);
     let q: Arc<dyn MetricsQuery> = Arc::new(EmbeddedQuery::new(Engine::default(), store.clone()));
     let mut g = group(
         r#"

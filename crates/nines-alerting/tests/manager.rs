@@ -6,36 +6,17 @@
 use std::sync::Arc;
 
 use nines_alerting::alert::{AlertState, External};
-use nines_alerting::group::{SeriesLabels, SeriesSink};
 use nines_alerting::manager::RuleManager;
+use nines_alerting::mem::MemSeries;
 use nines_alerting::repo::{AlertRepository, MemAlertRepository};
 use nines_alerting::rulefile::{validate, PagePolicy, RuleFileSpec, RuleGroup};
 use nines_promql::seam::EmbeddedQuery;
-use nines_promql::value::{Labels, Series};
-use nines_promql::{Engine, EvalError, MemStorage, Queryable};
-use nines_tsdb::Matcher;
-use parking_lot::RwLock;
+use nines_promql::value::Labels;
+use nines_promql::Engine;
 
 const MIN: i64 = 60_000;
 
-#[derive(Default)]
-struct Store(RwLock<MemStorage>);
-
-impl Queryable for Store {
-    fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<Series>, EvalError> {
-        self.0.read().select(matchers, mint, maxt)
-    }
-}
-
-impl SeriesSink for Store {
-    fn append(&self, samples: &[(SeriesLabels, f64)], ts: i64) -> Result<(), String> {
-        let mut s = self.0.write();
-        for (labels, v) in samples {
-            s.add(Labels::from(labels.clone()), &[(ts, *v)]);
-        }
-        Ok(())
-    }
-}
+type Store = MemSeries;
 
 fn groups(yaml: &str) -> Vec<RuleGroup> {
     let spec: RuleFileSpec = serde_norway::from_str(yaml).unwrap();
@@ -60,7 +41,7 @@ fn manager(store: &Arc<Store>, repo: &Arc<MemAlertRepository>) -> RuleManager {
 }
 
 fn down_from_minute_zero(store: &Store) {
-    let mut s = store.0.write();
+    let s = &store;
     let labels = Labels::from(vec![
         ("__name__".to_string(), "up".to_string()),
         ("instance".to_string(), "a".to_string()),
@@ -86,7 +67,7 @@ fn eval_all(m: &RuleManager, ts: i64) {
 
 #[test]
 fn a_restart_keeps_the_for_clock_and_firing_alerts() {
-    let store = Arc::new(Store::default());
+    let store = Arc::new(MemSeries::default());
     down_from_minute_zero(&store);
     let repo = Arc::new(MemAlertRepository::default());
     let first = manager(&store, &repo);
@@ -128,7 +109,7 @@ fn a_restart_keeps_the_for_clock_and_firing_alerts() {
 
 #[test]
 fn a_reload_carries_alerts_over_and_forgets_removed_groups() {
-    let store = Arc::new(Store::default());
+    let store = Arc::new(MemSeries::default());
     down_from_minute_zero(&store);
     let repo = Arc::new(MemAlertRepository::default());
     let m = manager(&store, &repo);
@@ -175,7 +156,7 @@ fn only_state_changes_are_saved() {
             self.0.retain_groups(groups)
         }
     }
-    let store = Arc::new(Store::default());
+    let store = Arc::new(MemSeries::default());
     down_from_minute_zero(&store);
     let repo = Arc::new(Counting(MemAlertRepository::default(), parking_lot::Mutex::new(0)));
     let query = Arc::new(EmbeddedQuery::new(Engine::default(), store.clone()));

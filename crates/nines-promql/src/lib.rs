@@ -15,7 +15,7 @@ mod storage;
 pub mod value;
 
 pub use aggregate::format_value;
-pub use duration::parse_duration_ms;
+pub use duration::{format_duration_ms, parse_duration_ms};
 pub use engine::{parse, Annotations, Engine, Evaluated, MAX_NESTING, MAX_OPERATORS, QUERY_STACK_BYTES};
 pub use error::EvalError;
 pub use storage::{convert_matchers, MemStorage, Queryable};

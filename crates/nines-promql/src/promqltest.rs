@@ -104,21 +104,37 @@ fn parse_number(s: &str) -> Option<f64> {
     }
 }
 
-/// Expands a points string (`1 2 _ 3+1x2 stale _x3`) into optional values.
+/// Most values one points string may expand to (a year of minutes is
+/// half a million), so a typo like `0+1x1000000000` is an error, not an
+/// exhausted machine.
+pub const MAX_POINTS: usize = 5_000_000;
+
+/// Expands a points string (`1 2 _ 3+1x2 stale _x3`) into optional
+/// values; `None` if it is not valid or expands past [`MAX_POINTS`].
 pub fn expand_points(s: &str) -> Option<Vec<Option<f64>>> {
     let mut out = Vec::new();
+    let room = |out: &Vec<Option<f64>>, more: usize| out.len().checked_add(more).is_some_and(|n| n <= MAX_POINTS);
     for item in s.split_whitespace() {
+        if !room(&out, 1) {
+            return None;
+        }
         if item == "_" {
             out.push(None);
             continue;
         }
         if let Some(n) = item.strip_prefix("_x") {
             let n: usize = n.parse().ok()?;
+            if !room(&out, n) {
+                return None;
+            }
             out.extend(std::iter::repeat_n(None, n));
             continue;
         }
         if let Some((base, times)) = item.rsplit_once('x') {
             if let Ok(times) = times.parse::<usize>() {
+                if !room(&out, times.saturating_add(1)) {
+                    return None;
+                }
                 // a+bxn, a-bxn or axn: n+1 values.
                 let split = base
                     .char_indices()
@@ -189,7 +205,18 @@ fn split_series(line: &str) -> Option<(Labels, &str)> {
     Some((labels.into(), rest.trim()))
 }
 
-fn almost_equal(a: f64, b: f64) -> bool {
+/// A series written as `metric{label="value"}` (or `{...}`), as in
+/// `load` blocks and promtool's `input_series`, with nothing after it.
+pub fn parse_series(text: &str) -> Option<Labels> {
+    match split_series(text)? {
+        (labels, "") => Some(labels),
+        _ => None,
+    }
+}
+
+/// Equal within a relative 1e-6 (NaN equals NaN, stale only stale), as
+/// Prometheus's test scripts compare values.
+pub fn almost_equal(a: f64, b: f64) -> bool {
     if a.is_nan() && b.is_nan() {
         return nines_tsdb::is_stale_nan(a) == nines_tsdb::is_stale_nan(b);
     }

@@ -33,25 +33,4 @@ pub use status::{SloStatus, State};
 pub use window::{CalendarUnit, Period, Window};
 
 /// Formats milliseconds the way configs write durations (`30d`, `1h30m`).
-pub fn format_duration(ms: i64) -> String {
-    const UNITS: [(&str, i64); 6] = [
-        ("d", 86_400_000),
-        ("h", 3_600_000),
-        ("m", 60_000),
-        ("s", 1_000),
-        ("ms", 1),
-        ("", 0),
-    ];
-    if ms <= 0 {
-        return "0s".into();
-    }
-    let mut rest = ms;
-    let mut out = String::new();
-    for (unit, size) in UNITS.iter().filter(|(_, s)| *s > 0) {
-        if rest >= *size {
-            out.push_str(&format!("{}{unit}", rest / size));
-            rest %= size;
-        }
-    }
-    out
-}
+pub use nines_promql::format_duration_ms as format_duration;

@@ -6,6 +6,7 @@ mod gate_cli;
 mod maintenance_cli;
 mod reload;
 mod rules_task;
+mod rules_test_cli;
 mod serve;
 mod slo_cli;
 mod slo_task;
@@ -238,6 +239,9 @@ enum Command {
         #[arg(long)]
         insecure_allow_unauthenticated: bool,
     },
+    /// Run unit tests.
+    #[command(subcommand)]
+    Test(TestCommand),
     /// Validate a configuration file; prints every problem with file, line
     /// and column, and exits non-zero if there is any.
     Check {
@@ -270,6 +274,18 @@ enum Command {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum TestCommand {
+    /// Rule unit tests in promtool's `test rules` format: input series,
+    /// alerts expected firing at given times, expressions' expected
+    /// results. Exit 1 if any fails.
+    Rules {
+        /// Test files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
 fn main() -> ExitCode {
     limit_malloc_arenas();
     let cli = Cli::parse();
@@ -286,6 +302,7 @@ fn main() -> ExitCode {
             insecure_allow_unauthenticated,
         }),
         Command::Check { config } => check(&config),
+        Command::Test(TestCommand::Rules { files }) => rules_test_cli::run(&files),
         Command::Backup { dir, server } => with_client(&cli.token, &cli.ca_file, |c| backup(&dir, &server, c)),
         Command::Slo(SloCommand::List { server, output }) => {
             with_client(&cli.token, &cli.ca_file, |c| slo_cli::list(&server, output, c))

@@ -94,7 +94,11 @@ impl Reloader {
             tracing::warn!("{w}");
         }
         let slo_problem = self.parts.slos.as_ref().and_then(|runner| runner.configure(&new).err());
-        let rules_problem = self.parts.rules.as_ref().and_then(|runner| runner.configure(&new).err());
+        let rules_problem = self
+            .parts
+            .rules
+            .as_ref()
+            .and_then(|runner| runner.configure(&new).err());
         running.scrape_configs = new.scrape_configs;
         running.global = new.global;
         running.auth = new.auth;

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 /// The files an entry names, sorted; a pattern may match none.
-pub(super) fn list_files(path: &Path) -> Result<Vec<PathBuf>, String> {
+pub(crate) fn list_files(path: &Path) -> Result<Vec<PathBuf>, String> {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
     if name.contains(['*', '?']) {
         let dir = path.parent().unwrap_or(Path::new("."));

@@ -10,8 +10,8 @@ use serde::Deserialize;
 use crate::units::{ByteSize, Duration};
 
 pub mod auth;
-mod files;
-mod rules;
+pub(crate) mod files;
+pub(crate) mod rules;
 pub mod scrape;
 mod slos;
 

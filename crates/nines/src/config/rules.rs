@@ -39,6 +39,35 @@ fn located(file: &Path, text: &str, (path, message): (Vec<PathPart>, String)) ->
     }
 }
 
+/// One rule file's groups and warnings, or its problems.
+pub(crate) fn load_file(file: &Path, pages: &PagePolicy) -> Result<(Vec<RuleGroup>, Vec<Problem>), Vec<Problem>> {
+    let text = std::fs::read_to_string(file).map_err(|e| {
+        vec![Problem {
+            file: file.to_path_buf(),
+            at: None,
+            message: format!("cannot read: {e}"),
+        }]
+    })?;
+    let spec: RuleFileSpec = if text.trim().is_empty() {
+        RuleFileSpec::default()
+    } else {
+        serde_norway::from_str(&text).map_err(|e| {
+            vec![Problem {
+                file: file.to_path_buf(),
+                at: e.location().map(|l| (l.line(), l.column())),
+                message: strip_location(&e.to_string()),
+            }]
+        })?
+    };
+    match rulefile::validate(&spec, &file.display().to_string(), pages) {
+        Ok(valid) => Ok((
+            valid.groups,
+            valid.warnings.into_iter().map(|w| located(file, &text, w)).collect(),
+        )),
+        Err(found) => Err(found.into_iter().map(|p| located(file, &text, p)).collect()),
+    }
+}
+
 /// Reads and validates every listed rule file.
 pub(super) fn collect(config_path: &Path, config_text: &str, entries: &[PathBuf], pages: &PagePolicy) -> Loaded {
     let mut out = Loaded::default();
@@ -62,39 +91,12 @@ pub(super) fn collect(config_path: &Path, config_text: &str, entries: &[PathBuf]
                 .push(problem(format!("{} matches no files", entry.display())));
         }
         for file in listed {
-            let text = match std::fs::read_to_string(&file) {
-                Ok(t) => t,
-                Err(e) => {
-                    out.problems.push(Problem {
-                        file,
-                        at: None,
-                        message: format!("cannot read: {e}"),
-                    });
-                    continue;
+            match load_file(&file, pages) {
+                Ok((groups, warnings)) => {
+                    out.groups.extend(groups);
+                    out.warnings.extend(warnings);
                 }
-            };
-            let spec: RuleFileSpec = if text.trim().is_empty() {
-                RuleFileSpec::default()
-            } else {
-                match serde_norway::from_str(&text) {
-                    Ok(spec) => spec,
-                    Err(e) => {
-                        out.problems.push(Problem {
-                            file,
-                            at: e.location().map(|l| (l.line(), l.column())),
-                            message: strip_location(&e.to_string()),
-                        });
-                        continue;
-                    }
-                }
-            };
-            match rulefile::validate(&spec, &file.display().to_string(), pages) {
-                Ok(valid) => {
-                    out.groups.extend(valid.groups);
-                    out.warnings
-                        .extend(valid.warnings.into_iter().map(|w| located(&file, &text, w)));
-                }
-                Err(found) => out.problems.extend(found.into_iter().map(|p| located(&file, &text, p))),
+                Err(problems) => out.problems.extend(problems),
             }
         }
     }
