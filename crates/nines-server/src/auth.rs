@@ -135,7 +135,8 @@ impl Auth {
 pub fn scope_of(method: &Method, route: &str) -> Option<Scope> {
     match route {
         "/-/healthy" | "/-/ready" => None,
-        "/api/v1/write" | "/api/v1/import" | "/v1/metrics" => Some(Scope::Ingest),
+        "/api/v1/write" | "/api/v1/import" | "/v1/metrics" | "/v2/enqueue" => Some(Scope::Ingest),
+        r if r.starts_with("/api/v1/integrations/") => Some(Scope::Ingest),
         "/-/reload" => Some(Scope::Admin),
         r if r.starts_with("/api/v1/admin/") => Some(Scope::Admin),
         r if (r.starts_with("/api/v1/maintenance") || r.starts_with("/api/v1/gate/overrides"))
@@ -256,6 +257,10 @@ mod tests {
         let get = Method::GET;
         assert_eq!(scope_of(&get, "/-/healthy"), None);
         assert_eq!(scope_of(&Method::POST, "/api/v1/write"), Some(Scope::Ingest));
+        assert_eq!(
+            scope_of(&Method::POST, "/api/v1/integrations/pagerduty"),
+            Some(Scope::Ingest)
+        );
         assert_eq!(scope_of(&Method::POST, "/api/v1/admin/backup"), Some(Scope::Admin));
         assert_eq!(scope_of(&get, "/api/v1/series"), Some(Scope::Read));
         assert_eq!(scope_of(&get, ""), Some(Scope::Read));

@@ -14,6 +14,7 @@ mod body;
 mod error;
 mod export;
 mod gate_api;
+mod inbound_api;
 mod ingest;
 pub mod limits;
 pub mod listen;
@@ -30,6 +31,7 @@ mod targets;
 pub mod telemetry;
 
 pub use error::ApiError;
+pub use inbound_api::InboundBoard;
 pub use ingest::parse_special;
 pub use targets::{rfc3339, targets_json, Reload};
 
@@ -77,6 +79,8 @@ pub struct AppState {
     pub slos: Option<Arc<slo_api::SloBoard>>,
     /// Rule groups and their alerts, when rules are evaluated.
     pub rules: Option<Arc<nines_alerting::manager::RuleManager>>,
+    /// Alerts from outside (Alertmanager, PagerDuty, generic).
+    pub inbound: Option<Arc<inbound_api::InboundBoard>>,
 }
 
 impl AppState {
@@ -95,6 +99,7 @@ impl AppState {
             clock: nines_clock::system(),
             slos: None,
             rules: None,
+            inbound: None,
         }
     }
 }
@@ -121,6 +126,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/slos/{service}/{slo}/history", get(slo_api::slo_history))
         .route("/api/v1/alerts", get(rules_api::alerts))
         .route("/api/v1/rules", get(rules_api::rules))
+        .route("/api/v1/integrations/alertmanager", post(inbound_api::alertmanager))
+        .route("/api/v1/integrations/pagerduty", post(inbound_api::pagerduty))
+        .route("/v2/enqueue", post(inbound_api::pagerduty))
+        .route("/api/v1/integrations/generic", post(inbound_api::generic))
         .route(
             "/api/v1/maintenance",
             get(maintenance_api::list).post(maintenance_api::create),

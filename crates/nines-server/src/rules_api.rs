@@ -202,8 +202,8 @@ pub async fn rules(State(state): State<AppState>, RawQuery(q): RawQuery) -> Resu
     Ok(success(json!({"groups": groups}), Vec::new()))
 }
 
-/// `GET /api/v1/alerts`: every pending and firing alert, from rules and
-/// from SLOs.
+/// `GET /api/v1/alerts`: every pending and firing alert, from rules, SLOs
+/// and integrations, each with its `source`.
 pub async fn alerts(State(state): State<AppState>) -> Result<Response, ApiError> {
     let mut out: Vec<Value> = Vec::new();
     if let Some(m) = &state.rules {
@@ -218,15 +218,23 @@ pub async fn alerts(State(state): State<AppState>) -> Result<Response, ApiError>
             );
         }
     }
+    for a in out.iter_mut() {
+        a["source"] = json!("rule");
+    }
     if let Some(board) = &state.slos {
         let latest = board.latest();
-        out.extend(
-            latest
-                .alerts
-                .iter()
-                .map(|a| serde_json::to_value(a).map_err(|e| ApiError::internal(e.to_string())))
-                .collect::<Result<Vec<_>, _>>()?,
-        );
+        for a in &latest.alerts {
+            let mut v = serde_json::to_value(a).map_err(|e| ApiError::internal(e.to_string()))?;
+            v["source"] = json!("slo");
+            out.push(v);
+        }
+    }
+    if let Some(board) = state.inbound.clone() {
+        let now = state.clock.now_millis();
+        let listed = tokio::task::spawn_blocking(move || board.listed(now))
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))??;
+        out.extend(listed.iter().filter_map(crate::inbound_api::alert_json));
     }
     Ok(success(json!({"alerts": out}), Vec::new()))
 }

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use nines_alerting::alert::{Alert, AlertState};
+use nines_alerting::inbound::{merge, InboundAlert, InboundChange, InboundRepository, InboundStatus, Source};
 use nines_alerting::repo::{AlertRepository, RepoResult, StoredAlert};
 use rusqlite::params;
 
@@ -172,8 +173,118 @@ impl AlertRepository for Store {
     }
 }
 
+type InboundRow = (String, String, String, String, String, i64, Option<i64>, i64);
+
+const INBOUND_COLUMNS: &str = "source, key, labels, annotations, status, starts_at, ends_at, updated_at";
+
+impl Store {
+    fn inbound_from_row(&self, row: InboundRow) -> crate::Result<InboundAlert> {
+        let (source, key, labels, annotations, status, starts_at, ends_at, updated_at) = row;
+        Ok(InboundAlert {
+            source: Source::parse(&source)
+                .ok_or_else(|| self.corrupt("inbound_alert.source", format!("unknown source {source:?}")))?,
+            key,
+            labels: serde_json::from_str(&labels).map_err(|e| self.corrupt("inbound_alert.labels", e.to_string()))?,
+            annotations: serde_json::from_str(&annotations)
+                .map_err(|e| self.corrupt("inbound_alert.annotations", e.to_string()))?,
+            status: InboundStatus::parse(&status)
+                .ok_or_else(|| self.corrupt("inbound_alert.status", format!("unknown status {status:?}")))?,
+            starts_at,
+            ends_at,
+            updated_at,
+        })
+    }
+
+    fn inbound_query(
+        &self,
+        conn: &rusqlite::Connection,
+        filter: &str,
+        args: impl rusqlite::Params,
+    ) -> crate::Result<Vec<InboundAlert>> {
+        let mut stmt = conn
+            .prepare(&format!("SELECT {INBOUND_COLUMNS} FROM inbound_alert WHERE {filter}"))
+            .map_err(|e| self.sqlite(e))?;
+        let rows: Vec<InboundRow> = stmt
+            .query_map(args, |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                ))
+            })
+            .map_err(|e| self.sqlite(e))?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(|e| self.sqlite(e))?;
+        rows.into_iter().map(|r| self.inbound_from_row(r)).collect()
+    }
+
+    fn apply_inbound_inner(&self, changes: &[InboundChange]) -> crate::Result<Vec<InboundAlert>> {
+        let mut conn = self.conn.lock();
+        let tx = conn.transaction().map_err(|e| self.sqlite(e))?;
+        let mut out = Vec::with_capacity(changes.len());
+        for change in changes {
+            let (source, key) = change.target();
+            let existing = self
+                .inbound_query(&tx, "source = ?1 AND key = ?2", params![source.name(), key])?
+                .pop();
+            let Some(a) = merge(existing.as_ref(), change) else {
+                continue;
+            };
+            let labels = serde_json::to_string(&a.labels).map_err(|e| self.corrupt("labels", e.to_string()))?;
+            let annotations =
+                serde_json::to_string(&a.annotations).map_err(|e| self.corrupt("annotations", e.to_string()))?;
+            tx.execute(
+                &format!(
+                    "INSERT OR REPLACE INTO inbound_alert ({INBOUND_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+                ),
+                params![
+                    a.source.name(),
+                    a.key,
+                    labels,
+                    annotations,
+                    a.status.name(),
+                    a.starts_at,
+                    a.ends_at,
+                    a.updated_at
+                ],
+            )
+            .map_err(|e| self.sqlite(e))?;
+            out.push(a);
+        }
+        tx.commit().map_err(|e| self.sqlite(e))?;
+        Ok(out)
+    }
+}
+
+impl InboundRepository for Store {
+    fn apply_inbound(&self, changes: &[InboundChange]) -> RepoResult<Vec<InboundAlert>> {
+        self.apply_inbound_inner(changes).map_err(alert_repo_error)
+    }
+
+    fn inbound_alerts(&self, resolved_since: i64) -> RepoResult<Vec<InboundAlert>> {
+        let conn = self.conn.lock();
+        self.inbound_query(
+            &conn,
+            "status != 'resolved' OR ends_at >= ?1 ORDER BY starts_at, source, key",
+            [resolved_since],
+        )
+        .map_err(alert_repo_error)
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn sqlite_keeps_the_inbound_contract() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        nines_alerting::inbound::contract::run_all(&crate::Store::open_in(dir.path()).expect("open"));
+    }
+
     #[test]
     fn sqlite_keeps_the_alert_contract() {
         let dirs = parking_lot::Mutex::new(Vec::new());

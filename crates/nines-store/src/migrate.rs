@@ -96,6 +96,24 @@ pub const MIGRATIONS: &[Migration] = &[
         ) WITHOUT ROWID;
     ",
     },
+    Migration {
+        version: 4,
+        name: "inbound alerts",
+        sql: "
+        CREATE TABLE inbound_alert (
+            source TEXT NOT NULL,
+            key TEXT NOT NULL,
+            labels TEXT NOT NULL,
+            annotations TEXT NOT NULL,
+            status TEXT NOT NULL,
+            starts_at INTEGER NOT NULL,
+            ends_at INTEGER,
+            updated_at INTEGER NOT NULL,
+            PRIMARY KEY (source, key)
+        ) WITHOUT ROWID;
+        CREATE INDEX inbound_alert_open ON inbound_alert (status, ends_at);
+    ",
+    },
 ];
 
 /// The version a fully migrated store is at.

@@ -43,6 +43,8 @@ pub struct Reconfigurable {
     pub slos: Option<Arc<crate::slo_task::SloRunner>>,
     /// Rule groups.
     pub rules: Option<Arc<crate::rules_task::RulesRunner>>,
+    /// Integration settings.
+    pub inbound: Option<Arc<nines_server::InboundBoard>>,
 }
 
 /// Re-reads one config file into the running server.
@@ -89,6 +91,9 @@ impl Reloader {
                     "the {section} section changed; it takes effect at the next restart"
                 );
             }
+        }
+        if let Some(inbound) = &self.parts.inbound {
+            inbound.set_routing_keys(new.integrations.routing_keys());
         }
         for w in &new.warnings {
             tracing::warn!("{w}");

@@ -186,6 +186,8 @@ async fn serve(
     for w in &config.warnings {
         tracing::warn!("{w}");
     }
+    let inbound = Arc::new(nines_server::InboundBoard::new(store.clone()));
+    inbound.set_routing_keys(config.integrations.routing_keys());
 
     let scrape = ScrapeManager::new(db.clone(), nines_clock::system());
     let telemetry = Telemetry::new(db.clone(), Some(scrape.clone()));
@@ -238,6 +240,7 @@ async fn serve(
                 auth: auth.clone(),
                 slos: Some(slo_runner.clone()),
                 rules: Some(rules_runner.clone()),
+                inbound: Some(inbound.clone()),
             },
             insecure_ok,
             config.clone(),
@@ -259,6 +262,7 @@ async fn serve(
         clock: nines_clock::system(),
         slos: Some(slo_board),
         rules: Some(rules_runner.manager()),
+        inbound: Some(inbound),
     });
     let opts = ServeOptions {
         tls,

@@ -50,6 +50,8 @@ pub struct Config {
     pub rule_files: Vec<PathBuf>,
     /// What alerts that page must carry.
     pub alerting: AlertingConfig,
+    /// Alerts from outside.
+    pub integrations: IntegrationsConfig,
     /// Every rule group of `rule_files`, validated.
     #[serde(skip)]
     pub rules_loaded: Vec<nines_alerting::rulefile::RuleGroup>,
@@ -97,6 +99,29 @@ impl AlertingConfig {
             enforce: self.page_annotations == Strictness::Enforce,
         }
     }
+}
+
+/// `integrations:`
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IntegrationsConfig {
+    /// The PagerDuty Events API v2 endpoint.
+    pub pagerduty: PagerdutyConfig,
+}
+
+impl IntegrationsConfig {
+    /// PagerDuty routing key → service.
+    pub fn routing_keys(&self) -> std::collections::HashMap<String, String> {
+        self.pagerduty.routing_keys.clone().into_iter().collect()
+    }
+}
+
+/// `integrations.pagerduty:`
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PagerdutyConfig {
+    /// Routing (integration) key → the service its events are for.
+    pub routing_keys: std::collections::BTreeMap<String, String>,
 }
 
 /// Whether a rule is an error or a warning.
@@ -465,6 +490,14 @@ fn validate(c: &Config) -> Vec<(Vec<Key>, String)> {
             out_named.push((
                 vec!["global", "external_labels"],
                 format!("{name:?} is not a label name an external label can have"),
+            ));
+        }
+    }
+    for (key, service) in &c.integrations.pagerduty.routing_keys {
+        if key.trim().is_empty() || key.len() > 255 || service.trim().is_empty() {
+            out_named.push((
+                vec!["integrations", "pagerduty", "routing_keys"],
+                "each routing key (at most 255 characters) names a service".into(),
             ));
         }
     }
