@@ -339,6 +339,21 @@ fn check_labels(labels: &BTreeMap<String, String>, at: &str) -> Result<(), Decod
     }
 }
 
+fn check_count(n: usize) -> Result<(), DecodeError> {
+    if n > MAX_ALERTS_PER_REQUEST {
+        return err(format!("alerts: more than {MAX_ALERTS_PER_REQUEST} in one request"));
+    }
+    Ok(())
+}
+
+fn firing_or_resolved(text: &str, at: &str) -> Result<InboundStatus, DecodeError> {
+    match text {
+        "firing" => Ok(InboundStatus::Firing),
+        "resolved" => Ok(InboundStatus::Resolved),
+        other => err(format!("{at}.status: {other:?} is not firing or resolved")),
+    }
+}
+
 /// RFC 3339 to ms; Go's zero time (Alertmanager's "not set") is `None`.
 fn timestamp(text: &str, at: &str) -> Result<Option<i64>, DecodeError> {
     if text.is_empty() || text.starts_with("0001-01-01") {
@@ -387,18 +402,12 @@ pub fn decode_alertmanager(bytes: &[u8], now: i64) -> Result<Vec<InboundChange>,
             payload.version
         ));
     }
-    if payload.alerts.len() > MAX_ALERTS_PER_REQUEST {
-        return err(format!("alerts: more than {MAX_ALERTS_PER_REQUEST} in one request"));
-    }
+    check_count(payload.alerts.len())?;
     let mut out = Vec::with_capacity(payload.alerts.len());
     for (i, a) in payload.alerts.into_iter().enumerate() {
         let at = format!("alerts[{i}]");
         check_labels(&a.labels, &at)?;
-        let status = match a.status.as_str() {
-            "firing" => InboundStatus::Firing,
-            "resolved" => InboundStatus::Resolved,
-            other => return err(format!("{at}.status: {other:?} is not firing or resolved")),
-        };
+        let status = firing_or_resolved(&a.status, &at)?;
         let starts_at = timestamp(&a.starts_at, &format!("{at}.startsAt"))?.unwrap_or(now);
         let ends_at = timestamp(&a.ends_at, &format!("{at}.endsAt"))?;
         let mut annotations = a.annotations;
@@ -617,18 +626,12 @@ struct GenericAlert {
 /// "starts_at": "RFC 3339"}]}`.
 pub fn decode_generic(bytes: &[u8], now: i64) -> Result<Vec<InboundChange>, DecodeError> {
     let payload: GenericPayload = json(bytes, "generic alert payload")?;
-    if payload.alerts.len() > MAX_ALERTS_PER_REQUEST {
-        return err(format!("alerts: more than {MAX_ALERTS_PER_REQUEST} in one request"));
-    }
+    check_count(payload.alerts.len())?;
     let mut out = Vec::with_capacity(payload.alerts.len());
     for (i, a) in payload.alerts.into_iter().enumerate() {
         let at = format!("alerts[{i}]");
         check_labels(&a.labels, &at)?;
-        let status = match a.status.as_deref().unwrap_or("firing") {
-            "firing" => InboundStatus::Firing,
-            "resolved" => InboundStatus::Resolved,
-            other => return err(format!("{at}.status: {other:?} is not firing or resolved")),
-        };
+        let status = firing_or_resolved(a.status.as_deref().unwrap_or("firing"), &at)?;
         let starts_at = match &a.starts_at {
             Some(t) => timestamp(t, &format!("{at}.starts_at"))?.unwrap_or(now),
             None => now,
