@@ -209,7 +209,15 @@ fn vanished_series_and_removed_targets_get_staleness_markers_and_bad_reloads_cha
     let (code, body) = server.post("/-/reload", "text/plain", b"");
     assert_eq!(code, 500, "{body}");
     assert!(body.contains("scrape_interval"), "{body}");
-    assert!(server.stderr.lock().unwrap().contains("configuration reload refused"));
+    // The log line comes through a pipe drained by another thread, so it may trail the answer.
+    wait_until("the refusal is logged", Duration::from_secs(10), || {
+        server
+            .stderr
+            .lock()
+            .unwrap()
+            .contains("configuration reload refused")
+            .then_some(())
+    });
     let before = values(&server, "keep").len();
     wait_until(
         "scraping goes on after a refused reload",
