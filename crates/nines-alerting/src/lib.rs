@@ -7,6 +7,7 @@
 
 pub mod alert;
 pub mod group;
+pub mod heartbeat;
 pub mod inbound;
 pub mod manager;
 pub mod mem;

@@ -330,27 +330,36 @@ pub fn validate(spec: &RuleFileSpec, file: &str, pages: &PagePolicy) -> Result<V
 /// them all or does not page.
 fn page_missing(rule: &RuleSpec, group_labels: &BTreeMap<String, String>, pages: &PagePolicy) -> Option<String> {
     let severity = rule.labels.get("severity").or_else(|| group_labels.get("severity"))?;
-    if !pages.severities.iter().any(|s| s == severity) {
-        return None;
+    pages.missing(severity, &rule.annotations)
+}
+
+impl PagePolicy {
+    /// What an alert of `severity` with `annotations` lacks to page, said
+    /// for people (`pages (severity "page") but has no impact: ...`); None
+    /// when it has it all or does not page.
+    pub fn missing(&self, severity: &str, annotations: &BTreeMap<String, String>) -> Option<String> {
+        if !self.severities.iter().any(|s| s == severity) {
+            return None;
+        }
+        let has = |k: &str| annotations.get(k).is_some_and(|v| !v.trim().is_empty());
+        let mut missing = Vec::new();
+        if !has("summary") {
+            missing.push("summary");
+        }
+        if !has("impact") {
+            missing.push("impact");
+        }
+        if !has("runbook_url") && !has("playbook") {
+            missing.push("runbook_url or playbook");
+        }
+        (!missing.is_empty()).then(|| {
+            format!(
+                "pages (severity {severity:?}) but has no {}: a page must say what is wrong (summary), what \
+                 users or the business feel (impact) and what to do (runbook_url, or playbook in Markdown)",
+                missing.join(" and no ")
+            )
+        })
     }
-    let has = |k: &str| rule.annotations.get(k).is_some_and(|v| !v.trim().is_empty());
-    let mut missing = Vec::new();
-    if !has("summary") {
-        missing.push("summary");
-    }
-    if !has("impact") {
-        missing.push("impact");
-    }
-    if !has("runbook_url") && !has("playbook") {
-        missing.push("runbook_url or playbook");
-    }
-    (!missing.is_empty()).then(|| {
-        format!(
-            "pages (severity {severity:?}) but has no {}: a page must say what is wrong (summary), what \
-             users or the business feel (impact) and what to do (runbook_url, or playbook in Markdown)",
-            missing.join(" and no ")
-        )
-    })
 }
 
 #[cfg(test)]

@@ -137,6 +137,7 @@ pub fn scope_of(method: &Method, route: &str) -> Option<Scope> {
         "/-/healthy" | "/-/ready" => None,
         "/api/v1/write" | "/api/v1/import" | "/v1/metrics" | "/v2/enqueue" => Some(Scope::Ingest),
         r if r.starts_with("/api/v1/integrations/") => Some(Scope::Ingest),
+        "/api/v1/heartbeats/{name}" => Some(Scope::Ingest),
         "/-/reload" => Some(Scope::Admin),
         r if r.starts_with("/api/v1/admin/") => Some(Scope::Admin),
         r if (r.starts_with("/api/v1/maintenance") || r.starts_with("/api/v1/gate/overrides"))
@@ -272,5 +273,10 @@ mod tests {
         );
         assert_eq!(scope_of(&get, "/api/v1/gate"), Some(Scope::Read));
         assert_eq!(scope_of(&Method::POST, "/api/v1/gate/overrides"), Some(Scope::Admin));
+        assert_eq!(
+            scope_of(&Method::POST, "/api/v1/heartbeats/{name}"),
+            Some(Scope::Ingest)
+        );
+        assert_eq!(scope_of(&get, "/api/v1/heartbeats"), Some(Scope::Read));
     }
 }

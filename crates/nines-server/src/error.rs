@@ -34,6 +34,15 @@ impl ApiError {
         }
     }
 
+    /// 503 `unavailable`: a part nines needs is not running or failed.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            kind: "unavailable",
+            message: message.into(),
+        }
+    }
+
     /// 500 `internal`.
     pub fn internal(message: impl Into<String>) -> Self {
         Self {

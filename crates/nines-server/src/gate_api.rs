@@ -20,14 +20,6 @@ use crate::error::success;
 use crate::maintenance_api::{actor, run, ByParam};
 use crate::{ApiError, AppState};
 
-fn unavailable(message: impl Into<String>) -> ApiError {
-    ApiError {
-        status: StatusCode::SERVICE_UNAVAILABLE,
-        kind: "unavailable",
-        message: message.into(),
-    }
-}
-
 /// `GET /api/v1/gate?service=S`: `{"decision", "reasons", ...}`. 404 when
 /// the service has no SLO, 503 before its SLOs are first evaluated: the
 /// gate cannot decide then, and says so rather than allowing.
@@ -41,7 +33,9 @@ pub async fn gate(
         .ok_or_else(|| ApiError::bad_data("service: which service is releasing? (?service=NAME)"))?
         .clone();
     let Some(board) = state.slos.clone() else {
-        return Err(unavailable("SLO evaluation is not running (it needs a data directory)"));
+        return Err(ApiError::unavailable(
+            "SLO evaluation is not running (it needs a data directory)",
+        ));
     };
     let latest = board.latest();
     let statuses: Vec<_> = latest.statuses.iter().filter(|s| s.service == service).collect();
@@ -53,7 +47,7 @@ pub async fn gate(
         });
     }
     if statuses.iter().any(|s| s.evaluated_at.is_empty()) {
-        return Err(unavailable(format!(
+        return Err(ApiError::unavailable(format!(
             "the SLOs of {service} have not been evaluated yet; ask again in a minute"
         )));
     }
@@ -163,7 +157,9 @@ pub async fn create_override(
         until_ms,
     };
     let Some(board) = state.slos.clone() else {
-        return Err(unavailable("SLO evaluation is not running (it needs a data directory)"));
+        return Err(ApiError::unavailable(
+            "SLO evaluation is not running (it needs a data directory)",
+        ));
     };
     let gate_repo = board.gate();
     let created = run(move || {
@@ -194,7 +190,9 @@ pub async fn revoke_override(
 ) -> Result<Response, ApiError> {
     let by = actor(&token, by.by.as_deref(), "by")?;
     let Some(board) = state.slos.clone() else {
-        return Err(unavailable("SLO evaluation is not running (it needs a data directory)"));
+        return Err(ApiError::unavailable(
+            "SLO evaluation is not running (it needs a data directory)",
+        ));
     };
     let now = state.clock.now_millis();
     let gate_repo = board.gate();

@@ -52,15 +52,7 @@ impl InboundBoard {
     pub fn listed(&self, now: i64) -> Result<Vec<InboundAlert>, ApiError> {
         self.repo
             .inbound_alerts(now - RESOLVED_LISTED_MS)
-            .map_err(|e| unavailable(e.to_string()))
-    }
-}
-
-fn unavailable(message: String) -> ApiError {
-    ApiError {
-        status: StatusCode::SERVICE_UNAVAILABLE,
-        kind: "unavailable",
-        message,
+            .map_err(|e| ApiError::unavailable(e.to_string()))
     }
 }
 
@@ -68,14 +60,14 @@ fn board(state: &AppState) -> Result<Arc<InboundBoard>, ApiError> {
     state
         .inbound
         .clone()
-        .ok_or_else(|| unavailable("inbound alerts need the state store (a data directory)".into()))
+        .ok_or_else(|| ApiError::unavailable("inbound alerts need the state store (a data directory)"))
 }
 
 async fn apply(board: Arc<InboundBoard>, changes: Vec<InboundChange>) -> Result<Vec<InboundAlert>, ApiError> {
     tokio::task::spawn_blocking(move || board.repo.apply_inbound(&changes))
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?
-        .map_err(|e| unavailable(e.to_string()))
+        .map_err(|e| ApiError::unavailable(e.to_string()))
 }
 
 fn summary(applied: &[InboundAlert]) -> Value {

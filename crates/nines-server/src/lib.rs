@@ -14,6 +14,7 @@ mod body;
 mod error;
 mod export;
 mod gate_api;
+mod heartbeat_api;
 mod inbound_api;
 mod ingest;
 pub mod limits;
@@ -81,6 +82,8 @@ pub struct AppState {
     pub rules: Option<Arc<nines_alerting::manager::RuleManager>>,
     /// Alerts from outside (Alertmanager, PagerDuty, generic).
     pub inbound: Option<Arc<inbound_api::InboundBoard>>,
+    /// Heartbeat monitors.
+    pub heartbeats: Option<Arc<nines_alerting::heartbeat::HeartbeatMonitor>>,
 }
 
 impl AppState {
@@ -100,6 +103,7 @@ impl AppState {
             slos: None,
             rules: None,
             inbound: None,
+            heartbeats: None,
         }
     }
 }
@@ -130,6 +134,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/integrations/pagerduty", post(inbound_api::pagerduty))
         .route("/v2/enqueue", post(inbound_api::pagerduty))
         .route("/api/v1/integrations/generic", post(inbound_api::generic))
+        .route("/api/v1/heartbeats", get(heartbeat_api::list))
+        .route("/api/v1/heartbeats/{name}", post(heartbeat_api::beat))
         .route(
             "/api/v1/maintenance",
             get(maintenance_api::list).post(maintenance_api::create),

@@ -94,11 +94,7 @@ pub(crate) fn control(state: &AppState) -> Result<Arc<dyn SloControl>, ApiError>
         .slos
         .as_ref()
         .and_then(|b| b.control.get().and_then(Weak::upgrade))
-        .ok_or_else(|| ApiError {
-            status: StatusCode::SERVICE_UNAVAILABLE,
-            kind: "unavailable",
-            message: "SLO evaluation is not running (it needs a data directory)".into(),
-        })
+        .ok_or_else(|| ApiError::unavailable("SLO evaluation is not running (it needs a data directory)"))
 }
 
 fn board(state: &AppState) -> Arc<Evaluation> {

@@ -1,9 +1,11 @@
-//! [`AlertRepository`] over SQLite: rule alerts, one row per alert, a
-//! group replaced in one transaction.
+//! The alerting repositories over SQLite: rule alerts (one row per
+//! alert, a group replaced in one transaction), inbound alerts and
+//! heartbeats.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use nines_alerting::alert::{Alert, AlertState};
+use nines_alerting::heartbeat::{HeartbeatRecord, HeartbeatRepository};
 use nines_alerting::inbound::{merge, InboundAlert, InboundChange, InboundRepository, InboundStatus, Source};
 use nines_alerting::repo::{AlertRepository, RepoResult, StoredAlert};
 use rusqlite::params;
@@ -277,12 +279,62 @@ impl InboundRepository for Store {
     }
 }
 
+impl HeartbeatRepository for Store {
+    fn watch(&self, names: &[String], now: i64) -> RepoResult<HashMap<String, HeartbeatRecord>> {
+        let run = || -> crate::Result<HashMap<String, HeartbeatRecord>> {
+            let mut conn = self.conn.lock();
+            let tx = conn.transaction().map_err(|e| self.sqlite(e))?;
+            let mut out = HashMap::with_capacity(names.len());
+            for name in names {
+                tx.execute(
+                    "INSERT OR IGNORE INTO heartbeat (name, watched_since) VALUES (?1, ?2)",
+                    params![name, now],
+                )
+                .map_err(|e| self.sqlite(e))?;
+                let record = tx
+                    .query_row(
+                        "SELECT watched_since, last_beat FROM heartbeat WHERE name = ?1",
+                        [name],
+                        |r| {
+                            Ok(HeartbeatRecord {
+                                watched_since: r.get(0)?,
+                                last_beat: r.get(1)?,
+                            })
+                        },
+                    )
+                    .map_err(|e| self.sqlite(e))?;
+                out.insert(name.clone(), record);
+            }
+            tx.commit().map_err(|e| self.sqlite(e))?;
+            Ok(out)
+        };
+        run().map_err(alert_repo_error)
+    }
+
+    fn beat(&self, name: &str, at: i64) -> RepoResult<()> {
+        let conn = self.conn.lock();
+        conn.execute(
+            "INSERT INTO heartbeat (name, watched_since, last_beat) VALUES (?1, ?2, ?2)
+             ON CONFLICT (name) DO UPDATE SET last_beat = MAX(COALESCE(last_beat, ?2), ?2)",
+            params![name, at],
+        )
+        .map(|_| ())
+        .map_err(|e| alert_repo_error(self.sqlite(e)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
     fn sqlite_keeps_the_inbound_contract() {
         let dir = tempfile::tempdir().expect("tempdir");
         nines_alerting::inbound::contract::run_all(&crate::Store::open_in(dir.path()).expect("open"));
+    }
+
+    #[test]
+    fn sqlite_keeps_the_heartbeat_contract() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        nines_alerting::heartbeat::contract::run_all(&crate::Store::open_in(dir.path()).expect("open"));
     }
 
     #[test]

@@ -114,6 +114,17 @@ pub const MIGRATIONS: &[Migration] = &[
         CREATE INDEX inbound_alert_open ON inbound_alert (status, ends_at);
     ",
     },
+    Migration {
+        version: 5,
+        name: "heartbeats",
+        sql: "
+        CREATE TABLE heartbeat (
+            name TEXT PRIMARY KEY,
+            watched_since INTEGER NOT NULL,
+            last_beat INTEGER
+        ) WITHOUT ROWID;
+    ",
+    },
 ];
 
 /// The version a fully migrated store is at.

@@ -3,6 +3,7 @@
 mod client;
 mod config;
 mod gate_cli;
+mod heartbeat_task;
 mod maintenance_cli;
 mod reload;
 mod rules_task;

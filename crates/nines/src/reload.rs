@@ -45,6 +45,8 @@ pub struct Reconfigurable {
     pub rules: Option<Arc<crate::rules_task::RulesRunner>>,
     /// Integration settings.
     pub inbound: Option<Arc<nines_server::InboundBoard>>,
+    /// Heartbeat monitors.
+    pub heartbeats: Option<Arc<crate::heartbeat_task::HeartbeatRunner>>,
 }
 
 /// Re-reads one config file into the running server.
@@ -94,6 +96,9 @@ impl Reloader {
         }
         if let Some(inbound) = &self.parts.inbound {
             inbound.set_routing_keys(new.integrations.routing_keys());
+        }
+        if let Some(heartbeats) = &self.parts.heartbeats {
+            heartbeats.configure(&new);
         }
         for w in &new.warnings {
             tracing::warn!("{w}");

@@ -188,6 +188,14 @@ async fn serve(
     }
     let inbound = Arc::new(nines_server::InboundBoard::new(store.clone()));
     inbound.set_routing_keys(config.integrations.routing_keys());
+    let heartbeats = Arc::new(crate::heartbeat_task::HeartbeatRunner::new(
+        Arc::new(nines_alerting::heartbeat::HeartbeatMonitor::new(
+            store.clone(),
+            store.clone(),
+        )),
+        nines_clock::system(),
+    ));
+    heartbeats.configure(&config);
 
     let scrape = ScrapeManager::new(db.clone(), nines_clock::system());
     let telemetry = Telemetry::new(db.clone(), Some(scrape.clone()));
@@ -241,6 +249,7 @@ async fn serve(
                 slos: Some(slo_runner.clone()),
                 rules: Some(rules_runner.clone()),
                 inbound: Some(inbound.clone()),
+                heartbeats: Some(heartbeats.clone()),
             },
             insecure_ok,
             config.clone(),
@@ -250,6 +259,7 @@ async fn serve(
         background.push(tokio::spawn(reload_on_sighup(r)));
     }
     background.push(tokio::spawn(slo_runner.clone().run_forever()));
+    background.push(tokio::spawn(heartbeats.clone().watch_forever()));
     let app = nines_server::router(AppState {
         db: db.clone(),
         limits,
@@ -263,6 +273,7 @@ async fn serve(
         slos: Some(slo_board),
         rules: Some(rules_runner.manager()),
         inbound: Some(inbound),
+        heartbeats: Some(heartbeats.monitor()),
     });
     let opts = ServeOptions {
         tls,

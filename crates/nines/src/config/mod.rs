@@ -11,6 +11,7 @@ use crate::units::{ByteSize, Duration};
 
 pub mod auth;
 pub(crate) mod files;
+pub mod heartbeats;
 pub(crate) mod rules;
 pub mod scrape;
 mod slos;
@@ -52,6 +53,8 @@ pub struct Config {
     pub alerting: AlertingConfig,
     /// Alerts from outside.
     pub integrations: IntegrationsConfig,
+    /// Jobs that must check in every interval.
+    pub heartbeats: Vec<heartbeats::HeartbeatConfig>,
     /// Every rule group of `rule_files`, validated.
     #[serde(skip)]
     pub rules_loaded: Vec<nines_alerting::rulefile::RuleGroup>,
@@ -403,6 +406,14 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, Vec<Problem>> {
     config.rules_loaded = rules.groups;
     config.warnings = rules.warnings;
     problems.extend(rules.problems);
+    let (beat_problems, beat_warnings) = heartbeats::check(&config.heartbeats, &config.alerting.page_policy());
+    let at_key = |(key, message): (Vec<Key>, String)| Problem {
+        file: path.to_path_buf(),
+        at: locate(text, &key),
+        message: format!("{}: {message}", key_path(&key)),
+    };
+    problems.extend(beat_problems.into_iter().map(at_key));
+    config.warnings.extend(beat_warnings.into_iter().map(at_key));
     match nines_slo::gate::Policies::from_config(&config.budget_policy) {
         Ok(p) => config.policies_loaded = p,
         Err(found) => {
