@@ -2,13 +2,15 @@
 //! (version 4), PagerDuty Events v2 (trigger, acknowledge, resolve, the
 //! routing key picking the service) and the generic JSON endpoint. Bad
 //! payloads on each get 400 and change nothing; what was acknowledged
-//! survives kill -9.
+//! survives kill -9. A real Alertmanager (Debian's) delivers to nines as
+//! it would to any webhook receiver.
 
 mod common;
 
 use std::path::Path;
 
-use common::Server;
+use common::prometheus::free_port;
+use common::{wait_until, Server};
 use serde_json::Value;
 
 const KEY: &str = "0123456789abcdef0123456789abcdef";
@@ -147,4 +149,100 @@ fn alertmanager_pagerduty_and_generic_alerts_arrive_and_bad_payloads_change_noth
     assert_eq!(post_json(&s, "/api/v1/integrations/generic", &done).0, 200);
     assert_eq!(alerts(&s), Vec::<Value>::new());
     s.stop();
+}
+
+/// A running Debian Alertmanager, killed on drop.
+struct Alertmanager {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Drop for Alertmanager {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Alertmanager {
+    fn start(dir: &Path, webhook: &str) -> Self {
+        let config = dir.join("alertmanager.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "route:\n  receiver: nines\n  group_by: [alertname]\n  group_wait: 0s\n  group_interval: 1s\n  repeat_interval: 1h\n\
+                 receivers:\n- name: nines\n  webhook_configs:\n  - url: {webhook}\n    send_resolved: true\n"
+            ),
+        )
+        .unwrap();
+        let port = free_port();
+        // CI installs Debian's prometheus-alertmanager; the test fails without it.
+        let child = std::process::Command::new("prometheus-alertmanager")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--storage.path={}", dir.join("am").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            // An empty address turns clustering off (it would listen on every interface).
+            .arg("--cluster.listen-address=")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start prometheus-alertmanager (apt-get install prometheus-alertmanager)");
+        let am = Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        wait_until("Alertmanager ready", std::time::Duration::from_secs(30), || {
+            ureq::get(&format!("{}/-/ready", am.url)).call().ok().map(|_| ())
+        });
+        am
+    }
+
+    fn post_alerts(&self, body: &str) {
+        let r = ureq::post(&format!("{}/api/v2/alerts", self.url))
+            .set("Content-Type", "application/json")
+            .send_string(body);
+        assert!(r.is_ok(), "{r:?}");
+    }
+}
+
+#[test]
+fn a_real_alertmanager_delivers_firing_and_resolved_alerts() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(dir.path());
+    let am = Alertmanager::start(dir.path(), &format!("{}/api/v1/integrations/alertmanager", s.url));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let alert = |ends: u64| {
+        format!(
+            r#"[{{"labels":{{"alertname":"DiskFull","instance":"db-1","severity":"page"}},
+            "annotations":{{"summary":"disk full on db-1"}},"generatorURL":"http://prometheus/graph",
+            "startsAt":"{}","endsAt":"{}"}}]"#,
+            rfc3339(now - 60),
+            rfc3339(ends)
+        )
+    };
+    am.post_alerts(&alert(now + 3600));
+    let arrived = wait_until(
+        "Alertmanager's notification",
+        std::time::Duration::from_secs(30),
+        || named(&alerts(&s), "DiskFull").cloned(),
+    );
+    assert_eq!(arrived["source"], "alertmanager");
+    assert_eq!(arrived["labels"]["instance"], "db-1");
+    assert_eq!(arrived["annotations"]["summary"], "disk full on db-1");
+    assert_eq!(arrived["activeAt"], rfc3339(now - 60));
+
+    am.post_alerts(&alert(now));
+    wait_until(
+        "Alertmanager's resolved notification",
+        std::time::Duration::from_secs(30),
+        || named(&alerts(&s), "DiskFull").is_none().then_some(()),
+    );
+}
+
+/// Seconds since the epoch as RFC 3339 in UTC.
+fn rfc3339(secs: u64) -> String {
+    jiff::Timestamp::from_second(secs as i64).unwrap().to_string()
 }
