@@ -130,8 +130,8 @@ impl Auth {
 
 /// The scope a request needs, by method and route pattern; `None` for
 /// health probes, which stay open so load balancers and orchestrators need
-/// no secret. Changes to SLO state (maintenance windows, gate overrides)
-/// are admin work; reading them is not.
+/// no secret. Changes to SLO and alerting state (maintenance windows, gate
+/// overrides, silences) are admin work; reading them is not.
 pub fn scope_of(method: &Method, route: &str) -> Option<Scope> {
     match route {
         "/-/healthy" | "/-/ready" => None,
@@ -140,7 +140,9 @@ pub fn scope_of(method: &Method, route: &str) -> Option<Scope> {
         "/api/v1/heartbeats/{name}" => Some(Scope::Ingest),
         "/-/reload" => Some(Scope::Admin),
         r if r.starts_with("/api/v1/admin/") => Some(Scope::Admin),
-        r if (r.starts_with("/api/v1/maintenance") || r.starts_with("/api/v1/gate/overrides"))
+        r if (r.starts_with("/api/v1/maintenance")
+            || r.starts_with("/api/v1/gate/overrides")
+            || r.starts_with("/api/v1/silences"))
             && method != Method::GET =>
         {
             Some(Scope::Admin)
@@ -278,5 +280,8 @@ mod tests {
             Some(Scope::Ingest)
         );
         assert_eq!(scope_of(&get, "/api/v1/heartbeats"), Some(Scope::Read));
+        assert_eq!(scope_of(&Method::POST, "/api/v1/silences"), Some(Scope::Admin));
+        assert_eq!(scope_of(&Method::DELETE, "/api/v1/silences/{id}"), Some(Scope::Admin));
+        assert_eq!(scope_of(&get, "/api/v1/silences"), Some(Scope::Read));
     }
 }

@@ -27,6 +27,7 @@ pub mod prompb;
 mod promql_api;
 mod query;
 mod rules_api;
+mod silence_api;
 pub mod slo_api;
 mod targets;
 pub mod telemetry;
@@ -84,6 +85,8 @@ pub struct AppState {
     pub inbound: Option<Arc<inbound_api::InboundBoard>>,
     /// Heartbeat monitors.
     pub heartbeats: Option<Arc<nines_alerting::heartbeat::HeartbeatMonitor>>,
+    /// Silences and inhibition rules.
+    pub suppressor: Option<Arc<nines_routing::suppress::Suppressor>>,
 }
 
 impl AppState {
@@ -104,6 +107,7 @@ impl AppState {
             rules: None,
             inbound: None,
             heartbeats: None,
+            suppressor: None,
         }
     }
 }
@@ -136,6 +140,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/integrations/generic", post(inbound_api::generic))
         .route("/api/v1/heartbeats", get(heartbeat_api::list))
         .route("/api/v1/heartbeats/{name}", post(heartbeat_api::beat))
+        .route("/api/v1/silences", get(silence_api::list).post(silence_api::create))
+        .route(
+            "/api/v1/silences/{id}",
+            get(silence_api::show).delete(silence_api::expire),
+        )
         .route(
             "/api/v1/maintenance",
             get(maintenance_api::list).post(maintenance_api::create),

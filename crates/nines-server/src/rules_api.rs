@@ -2,6 +2,7 @@
 //! rule groups with each rule's health and alerts, and every pending or
 //! firing alert (rule alerts first, then SLO alerts).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::{RawQuery, State};
@@ -236,5 +237,35 @@ pub async fn alerts(State(state): State<AppState>) -> Result<Response, ApiError>
             .map_err(|e| ApiError::internal(e.to_string()))??;
         out.extend(listed.iter().filter_map(crate::inbound_api::alert_json));
     }
+    mark_suppressed(&state, &mut out);
     Ok(success(json!({"alerts": out}), Vec::new()))
+}
+
+/// Says of each firing alert which silences mute it and which inhibition
+/// rule holds it back (`silencedBy`, `inhibitedBy`, as Alertmanager
+/// reports them); pending alerts are not judged yet.
+fn mark_suppressed(state: &AppState, alerts: &mut [Value]) {
+    let Some(suppressor) = &state.suppressor else {
+        return;
+    };
+    let labels: Vec<(usize, BTreeMap<String, String>)> = alerts
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| a["state"] == "firing")
+        .map(|(i, a)| (i, serde_json::from_value(a["labels"].clone()).unwrap_or_default()))
+        .collect();
+    let firing: Vec<&BTreeMap<String, String>> = labels.iter().map(|(_, l)| l).collect();
+    let verdicts = suppressor.judge(&firing, state.clock.now_millis());
+    for a in alerts.iter_mut() {
+        a["silencedBy"] = json!([]);
+        a["inhibitedBy"] = json!([]);
+    }
+    for ((i, _), v) in labels.iter().zip(verdicts) {
+        alerts[*i]["silencedBy"] = json!(v.silenced_by);
+        alerts[*i]["inhibitedBy"] = json!(v
+            .inhibited_by
+            .map(|r| format!("inhibit_rules[{r}]"))
+            .into_iter()
+            .collect::<Vec<_>>());
+    }
 }

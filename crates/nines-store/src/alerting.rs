@@ -39,7 +39,7 @@ type Row = (
 );
 
 impl Store {
-    fn corrupt(&self, what: &'static str, detail: String) -> Error {
+    pub(crate) fn corrupt(&self, what: &'static str, detail: String) -> Error {
         Error::Corrupt {
             path: self.path.clone(),
             what,

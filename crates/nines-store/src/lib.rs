@@ -14,6 +14,7 @@ use rusqlite::Connection;
 mod alerting;
 mod gate;
 mod migrate;
+mod routing;
 mod slo;
 
 pub use migrate::{MIGRATIONS, SCHEMA_VERSION};

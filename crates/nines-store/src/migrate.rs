@@ -125,6 +125,22 @@ pub const MIGRATIONS: &[Migration] = &[
         ) WITHOUT ROWID;
     ",
     },
+    Migration {
+        version: 6,
+        name: "silences",
+        sql: "
+        CREATE TABLE silence (
+            id TEXT PRIMARY KEY,
+            matchers TEXT NOT NULL,
+            starts_at INTEGER NOT NULL,
+            ends_at INTEGER NOT NULL,
+            created_by TEXT NOT NULL,
+            comment TEXT NOT NULL,
+            updated_at INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        CREATE INDEX silence_ends ON silence (ends_at);
+    ",
+    },
 ];
 
 /// The version a fully migrated store is at.

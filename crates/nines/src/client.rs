@@ -118,3 +118,27 @@ pub fn render_table<const N: usize>(rows: &[[String; N]]) -> String {
     }
     out
 }
+
+/// Prints an API answer's `data` as a table or JSON; exit 1 with the
+/// error on stderr when there is none.
+pub fn report(
+    result: Result<serde_json::Value, String>,
+    output: crate::targets::Output,
+    render: impl Fn(&serde_json::Value) -> String,
+) -> std::process::ExitCode {
+    match result {
+        Ok(body) => {
+            match output {
+                crate::targets::Output::Json => {
+                    println!("{}", serde_json::to_string_pretty(&body["data"]).unwrap_or_default())
+                }
+                crate::targets::Output::Table => print!("{}", render(&body["data"])),
+            }
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -9,6 +9,7 @@ mod reload;
 mod rules_task;
 mod rules_test_cli;
 mod serve;
+mod silence_cli;
 mod slo_cli;
 mod slo_task;
 mod targets;
@@ -89,6 +90,40 @@ enum SloCommand {
         /// `table` or `json` (the API's data).
         #[arg(long, short, default_value = "table")]
         output: targets::Output,
+    },
+}
+
+/// `nines silence ...`
+#[derive(Debug, Subcommand)]
+enum SilenceCommand {
+    /// Mute alerts matching every MATCHER for a while; prints the id.
+    Add {
+        #[command(flatten)]
+        args: silence_cli::AddArgs,
+        /// The server to ask.
+        #[arg(long, default_value = "http://127.0.0.1:9999")]
+        server: String,
+    },
+    /// Silences that are active or pending (or, with --expired, over).
+    List {
+        /// List expired silences instead.
+        #[arg(long)]
+        expired: bool,
+        /// The server to ask.
+        #[arg(long, default_value = "http://127.0.0.1:9999")]
+        server: String,
+        /// `table` or `json` (the API's data).
+        #[arg(long, short, default_value = "table")]
+        output: targets::Output,
+    },
+    /// End silences now.
+    Expire {
+        /// Their ids.
+        #[arg(required = true)]
+        ids: Vec<String>,
+        /// The server to ask.
+        #[arg(long, default_value = "http://127.0.0.1:9999")]
+        server: String,
     },
 }
 
@@ -224,6 +259,9 @@ enum Command {
     /// Maintenance windows: planned time kept out of error budgets.
     #[command(subcommand)]
     Maintenance(MaintenanceCommand),
+    /// Silences: mute alerts that match, for a while.
+    #[command(subcommand)]
+    Silence(SilenceCommand),
     /// Run the server: ingestion, storage and the HTTP API.
     Serve {
         /// Configuration file (YAML). Without one, defaults apply.
@@ -344,6 +382,17 @@ fn main() -> ExitCode {
             MaintenanceCommand::Withdraw { id, by, server, output } => {
                 maintenance_cli::finish(&server, id, true, by.as_deref(), output, c)
             }
+        }),
+        Command::Silence(cmd) => with_client(&cli.token, &cli.ca_file, |c| match cmd {
+            SilenceCommand::Add { args, server } => {
+                silence_cli::add(&server, &args, nines_clock::system().now_millis(), c)
+            }
+            SilenceCommand::List {
+                expired,
+                server,
+                output,
+            } => silence_cli::list(&server, expired, output, c),
+            SilenceCommand::Expire { ids, server } => silence_cli::expire(&server, &ids, c),
         }),
         Command::Targets { server, job, output } => with_client(&cli.token, &cli.ca_file, |c| {
             targets::run(&server, job.as_deref(), output, c)

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use serde_json::{json, Value};
 
-use crate::client::{render_table, Client};
+use crate::client::{render_table, report, Client};
 use crate::targets::Output;
 
 /// What `nines maintenance add` records.
@@ -34,22 +34,6 @@ pub struct AddArgs {
 
 fn base(server: &str) -> String {
     format!("{}/api/v1/maintenance", server.trim_end_matches('/'))
-}
-
-fn report(result: Result<Value, String>, output: Output, render: impl Fn(&Value) -> String) -> ExitCode {
-    match result {
-        Ok(body) => {
-            match output {
-                Output::Json => println!("{}", serde_json::to_string_pretty(&body["data"]).unwrap_or_default()),
-                Output::Table => print!("{}", render(&body["data"])),
-            }
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("{e}");
-            ExitCode::FAILURE
-        }
-    }
 }
 
 /// `nines maintenance list [--service S]`.

@@ -47,6 +47,8 @@ pub struct Reconfigurable {
     pub inbound: Option<Arc<nines_server::InboundBoard>>,
     /// Heartbeat monitors.
     pub heartbeats: Option<Arc<crate::heartbeat_task::HeartbeatRunner>>,
+    /// Inhibition rules (silences are not config).
+    pub suppressor: Option<Arc<nines_routing::suppress::Suppressor>>,
 }
 
 /// Re-reads one config file into the running server.
@@ -99,6 +101,9 @@ impl Reloader {
         }
         if let Some(heartbeats) = &self.parts.heartbeats {
             heartbeats.configure(&new);
+        }
+        if let Some(suppressor) = &self.parts.suppressor {
+            suppressor.set_inhibit_rules(new.inhibit_loaded.clone());
         }
         for w in &new.warnings {
             tracing::warn!("{w}");

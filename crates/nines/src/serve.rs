@@ -196,6 +196,17 @@ async fn serve(
         nines_clock::system(),
     ));
     heartbeats.configure(&config);
+    let suppressor = {
+        let repo: Arc<dyn nines_routing::silence::SilenceRepository> = store.clone();
+        let now = nines_clock::system().now_millis();
+        let silences = tokio::task::spawn_blocking(move || nines_routing::silence::Silences::load(repo, now))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("loading silences: {e}"))?;
+        let suppressor = Arc::new(nines_routing::suppress::Suppressor::new(Arc::new(silences)));
+        suppressor.set_inhibit_rules(config.inhibit_loaded.clone());
+        suppressor
+    };
 
     let scrape = ScrapeManager::new(db.clone(), nines_clock::system());
     let telemetry = Telemetry::new(db.clone(), Some(scrape.clone()));
@@ -250,6 +261,7 @@ async fn serve(
                 rules: Some(rules_runner.clone()),
                 inbound: Some(inbound.clone()),
                 heartbeats: Some(heartbeats.clone()),
+                suppressor: Some(suppressor.clone()),
             },
             insecure_ok,
             config.clone(),
@@ -274,6 +286,7 @@ async fn serve(
         rules: Some(rules_runner.manager()),
         inbound: Some(inbound),
         heartbeats: Some(heartbeats.monitor()),
+        suppressor: Some(suppressor),
     });
     let opts = ServeOptions {
         tls,

@@ -12,6 +12,7 @@ use crate::units::{ByteSize, Duration};
 pub mod auth;
 pub(crate) mod files;
 pub mod heartbeats;
+pub(crate) mod routing;
 pub(crate) mod rules;
 pub mod scrape;
 mod slos;
@@ -55,6 +56,11 @@ pub struct Config {
     pub integrations: IntegrationsConfig,
     /// Jobs that must check in every interval.
     pub heartbeats: Vec<heartbeats::HeartbeatConfig>,
+    /// Alertmanager's inhibition rules: a firing alert holds back others.
+    pub inhibit_rules: Vec<nines_routing::inhibit::InhibitRuleSpec>,
+    /// The inhibition rules, validated.
+    #[serde(skip)]
+    pub inhibit_loaded: Vec<nines_routing::inhibit::InhibitRule>,
     /// Every rule group of `rule_files`, validated.
     #[serde(skip)]
     pub rules_loaded: Vec<nines_alerting::rulefile::RuleGroup>,
@@ -414,6 +420,10 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, Vec<Problem>> {
     };
     problems.extend(beat_problems.into_iter().map(at_key));
     config.warnings.extend(beat_warnings.into_iter().map(at_key));
+    match routing::inhibit_rules(&config.inhibit_rules) {
+        Ok(rules) => config.inhibit_loaded = rules,
+        Err(found) => problems.extend(found.into_iter().map(at_key)),
+    }
     match nines_slo::gate::Policies::from_config(&config.budget_policy) {
         Ok(p) => config.policies_loaded = p,
         Err(found) => {

@@ -93,6 +93,10 @@ impl Server {
         )
     }
 
+    pub fn delete(&self, path: &str) -> (u16, String) {
+        response(ureq::delete(&format!("{}{path}", self.url)).call())
+    }
+
     pub fn remote_write(&self, req: &WriteRequest) -> (u16, String) {
         remote_write_to(&self.url, req)
     }
