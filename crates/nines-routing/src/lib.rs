@@ -6,6 +6,8 @@
 //! Domain rules only: no HTTP, no storage engine; silences are kept
 //! behind a repository trait.
 
+pub mod delivery;
+pub mod dispatch;
 pub mod inhibit;
 pub mod interval;
 pub mod matchers;

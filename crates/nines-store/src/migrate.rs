@@ -141,6 +141,35 @@ pub const MIGRATIONS: &[Migration] = &[
         CREATE INDEX silence_ends ON silence (ends_at);
     ",
     },
+    Migration {
+        version: 7,
+        name: "notification log and deliveries",
+        sql: "
+        CREATE TABLE notify_log (
+            group_key TEXT NOT NULL,
+            receiver TEXT NOT NULL,
+            firing TEXT NOT NULL,
+            resolved TEXT NOT NULL,
+            sent_at INTEGER NOT NULL,
+            PRIMARY KEY (group_key, receiver)
+        ) WITHOUT ROWID;
+        CREATE TABLE delivery (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            group_key TEXT NOT NULL,
+            receiver TEXT NOT NULL,
+            integration TEXT NOT NULL,
+            target TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            attempts INTEGER NOT NULL,
+            next_attempt_at INTEGER NOT NULL,
+            last_error TEXT,
+            updated_at INTEGER NOT NULL
+        );
+        CREATE INDEX delivery_pending ON delivery (status, next_attempt_at);
+    ",
+    },
 ];
 
 /// The version a fully migrated store is at.
