@@ -355,7 +355,7 @@ routes:
         let mut d = Dispatcher::new(route(TREE), vec![], vec![]);
         let a = alert("Slow", "billing", 0);
         let b = alert("Errors", "billing", 0);
-        assert!(sent(&mut d, &[a.clone()], 0).is_empty(), "group_wait holds it");
+        assert!(sent(&mut d, std::slice::from_ref(&a), 0).is_empty(), "group_wait holds it");
         assert_eq!(d.next_due(), Some(30_000));
         assert!(sent(&mut d, &[a.clone(), b.clone()], 10_000).is_empty());
         let first = sent(&mut d, &[a.clone(), b.clone()], 30_000);
@@ -374,8 +374,8 @@ routes:
         assert_eq!(told[0].status(), "firing");
         assert_eq!(told[0].alerts[1].ends_at, Some(400_000));
         // The repeat after an hour of silence.
-        assert!(sent(&mut d, &[b.clone()], 930_000).is_empty());
-        let repeat = sent(&mut d, &[b.clone()], 630_000 + 3_600_000);
+        assert!(sent(&mut d, std::slice::from_ref(&b), 930_000).is_empty());
+        let repeat = sent(&mut d, std::slice::from_ref(&b), 630_000 + 3_600_000);
         assert_eq!(repeat.len(), 1);
         assert_eq!(repeat[0].alerts, vec![b.clone()]);
     }
@@ -384,7 +384,7 @@ routes:
     fn group_wait_zero_sends_at_once_and_a_vanished_alert_resolves() {
         let mut d = Dispatcher::new(route(TREE), vec![], vec![]);
         let c = alert("Down", "checkout", 0);
-        let first = sent(&mut d, &[c.clone()], 5);
+        let first = sent(&mut d, std::slice::from_ref(&c), 5);
         assert_eq!(first.len(), 1);
         assert_eq!(first[0].receiver, "pager");
         // The alert is gone from the feed (forgotten by its source).
@@ -400,12 +400,12 @@ routes:
     fn the_log_prevents_repeats_after_a_restart() {
         let mut d = Dispatcher::new(route(TREE), vec![], vec![]);
         let c = alert("Down", "checkout", 0);
-        let first = sent(&mut d, &[c.clone()], 0);
+        let first = sent(&mut d, std::slice::from_ref(&c), 0);
         let log = vec![first[0].log.clone()];
         // A new dispatcher with the stored log: the group forms again
         // but the receiver already knows.
         let mut again = Dispatcher::new(route(TREE), vec![], log);
-        assert!(sent(&mut again, &[c.clone()], 60_000).is_empty());
+        assert!(sent(&mut again, std::slice::from_ref(&c), 60_000).is_empty());
         let other = alert("Errors", "checkout", 50_000);
         assert_eq!(sent(&mut again, &[c.clone(), other], 360_000).len(), 1);
     }
