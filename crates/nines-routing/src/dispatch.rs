@@ -355,7 +355,10 @@ routes:
         let mut d = Dispatcher::new(route(TREE), vec![], vec![]);
         let a = alert("Slow", "billing", 0);
         let b = alert("Errors", "billing", 0);
-        assert!(sent(&mut d, std::slice::from_ref(&a), 0).is_empty(), "group_wait holds it");
+        assert!(
+            sent(&mut d, std::slice::from_ref(&a), 0).is_empty(),
+            "group_wait holds it"
+        );
         assert_eq!(d.next_due(), Some(30_000));
         assert!(sent(&mut d, &[a.clone(), b.clone()], 10_000).is_empty());
         let first = sent(&mut d, &[a.clone(), b.clone()], 30_000);

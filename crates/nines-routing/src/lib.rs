@@ -11,6 +11,7 @@ pub mod dispatch;
 pub mod inhibit;
 pub mod interval;
 pub mod matchers;
+pub mod receiver;
 pub mod route;
 pub mod silence;
 pub mod suppress;

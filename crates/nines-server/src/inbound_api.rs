@@ -31,6 +31,8 @@ pub struct InboundBoard {
     repo: Arc<dyn InboundRepository>,
     /// PagerDuty routing key → service.
     routing_keys: RwLock<HashMap<String, String>>,
+    /// Told after every stored change (the notifier waits on it).
+    changed: std::sync::OnceLock<Arc<tokio::sync::Notify>>,
 }
 
 impl InboundBoard {
@@ -39,7 +41,13 @@ impl InboundBoard {
         Self {
             repo,
             routing_keys: RwLock::default(),
+            changed: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Who to tell when inbound alerts change (set once).
+    pub fn notify_changes_to(&self, changed: Arc<tokio::sync::Notify>) {
+        let _ = self.changed.set(changed);
     }
 
     /// Replaces the PagerDuty routing keys (at start and reload).
@@ -64,10 +72,15 @@ fn board(state: &AppState) -> Result<Arc<InboundBoard>, ApiError> {
 }
 
 async fn apply(board: Arc<InboundBoard>, changes: Vec<InboundChange>) -> Result<Vec<InboundAlert>, ApiError> {
-    tokio::task::spawn_blocking(move || board.repo.apply_inbound(&changes))
+    let repo = board.repo.clone();
+    let applied = tokio::task::spawn_blocking(move || repo.apply_inbound(&changes))
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?
-        .map_err(|e| ApiError::unavailable(e.to_string()))
+        .map_err(|e| ApiError::unavailable(e.to_string()))?;
+    if let Some(changed) = board.changed.get() {
+        changed.notify_one();
+    }
+    Ok(applied)
 }
 
 fn summary(applied: &[InboundAlert]) -> Value {

@@ -21,6 +21,7 @@ pub mod limits;
 pub mod listen;
 pub mod maintenance_api;
 mod metadata;
+mod notifications_api;
 mod otlp;
 pub mod params;
 pub mod prompb;
@@ -87,6 +88,8 @@ pub struct AppState {
     pub heartbeats: Option<Arc<nines_alerting::heartbeat::HeartbeatMonitor>>,
     /// Silences and inhibition rules.
     pub suppressor: Option<Arc<nines_routing::suppress::Suppressor>>,
+    /// The delivery log.
+    pub deliveries: Option<Arc<dyn nines_routing::delivery::DeliveryRepository>>,
 }
 
 impl AppState {
@@ -108,6 +111,7 @@ impl AppState {
             inbound: None,
             heartbeats: None,
             suppressor: None,
+            deliveries: None,
         }
     }
 }
@@ -140,6 +144,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/integrations/generic", post(inbound_api::generic))
         .route("/api/v1/heartbeats", get(heartbeat_api::list))
         .route("/api/v1/heartbeats/{name}", post(heartbeat_api::beat))
+        .route("/api/v1/notifications", get(notifications_api::list))
         .route("/api/v1/silences", get(silence_api::list).post(silence_api::create))
         .route(
             "/api/v1/silences/{id}",

@@ -5,6 +5,7 @@ mod config;
 mod gate_cli;
 mod heartbeat_task;
 mod maintenance_cli;
+mod notify_task;
 mod reload;
 mod rules_task;
 mod rules_test_cli;

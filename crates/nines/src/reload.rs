@@ -49,6 +49,8 @@ pub struct Reconfigurable {
     pub heartbeats: Option<Arc<crate::heartbeat_task::HeartbeatRunner>>,
     /// Inhibition rules (silences are not config).
     pub suppressor: Option<Arc<nines_routing::suppress::Suppressor>>,
+    /// The route tree, receivers and time intervals.
+    pub notify: Option<Arc<crate::notify_task::NotifyRunner>>,
 }
 
 /// Re-reads one config file into the running server.
@@ -114,12 +116,17 @@ impl Reloader {
             .rules
             .as_ref()
             .and_then(|runner| runner.configure(&new).err());
+        let notify_problem = self.parts.notify.as_ref().and_then(|n| n.configure(&new).err());
         running.scrape_configs = new.scrape_configs;
         running.global = new.global;
         running.auth = new.auth;
         // The rest of the config is in force; what failed is tried again
         // at the next reload.
-        let problems: Vec<String> = slo_problem.into_iter().chain(rules_problem).collect();
+        let problems: Vec<String> = slo_problem
+            .into_iter()
+            .chain(rules_problem)
+            .chain(notify_problem)
+            .collect();
         if problems.is_empty() {
             Ok(())
         } else {

@@ -41,6 +41,8 @@ pub struct RulesRunner {
     clock: SharedClock,
     runtime: tokio::runtime::Handle,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// Told when an evaluation changes alert state (the notifier waits on it).
+    alerts_changed: std::sync::OnceLock<Arc<tokio::sync::Notify>>,
 }
 
 impl RulesRunner {
@@ -51,7 +53,13 @@ impl RulesRunner {
             clock,
             runtime,
             tasks: Mutex::new(Vec::new()),
+            alerts_changed: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Who to tell when alert state changes (set once, before configure).
+    pub fn notify_changes_to(&self, changed: Arc<tokio::sync::Notify>) {
+        let _ = self.alerts_changed.set(changed);
     }
 
     /// The manager the API reads.
@@ -78,7 +86,12 @@ impl RulesRunner {
             task.abort();
         }
         for group in self.manager.groups().iter() {
-            let task = evaluate_forever(self.manager.clone(), group.clone(), self.clock.clone());
+            let task = evaluate_forever(
+                self.manager.clone(),
+                group.clone(),
+                self.clock.clone(),
+                self.alerts_changed.get().cloned(),
+            );
             tasks.push(self.runtime.spawn(task));
         }
         Ok(())
@@ -92,7 +105,12 @@ impl RulesRunner {
     }
 }
 
-async fn evaluate_forever(manager: Arc<RuleManager>, group: Arc<ManagedGroup>, clock: SharedClock) {
+async fn evaluate_forever(
+    manager: Arc<RuleManager>,
+    group: Arc<ManagedGroup>,
+    clock: SharedClock,
+    changed: Option<Arc<tokio::sync::Notify>>,
+) {
     let interval = group.interval_ms();
     let mut due = group.next_due(clock.now_millis() - 1);
     loop {
@@ -113,6 +131,9 @@ async fn evaluate_forever(manager: Arc<RuleManager>, group: Arc<ManagedGroup>, c
         match tokio::task::spawn_blocking(move || m.evaluate(&g, ts)).await {
             Ok(None) => return,
             Ok(Some(Ok(transitions))) => {
+                if let (Some(changed), false) = (&changed, transitions.is_empty()) {
+                    changed.notify_one();
+                }
                 let snapshot = group.snapshot();
                 for (rule, t) in transitions {
                     tracing::info!(

@@ -208,6 +208,28 @@ async fn serve(
         suppressor
     };
 
+    let alerts_changed = Arc::new(tokio::sync::Notify::new());
+    rules_runner.notify_changes_to(alerts_changed.clone());
+    inbound.notify_changes_to(alerts_changed.clone());
+    let notify = Arc::new(crate::notify_task::NotifyRunner::new(
+        store.clone(),
+        crate::notify_task::Feed {
+            rules: rules_runner.manager(),
+            slos: slo_board.clone(),
+            inbound: inbound.clone(),
+        },
+        suppressor.clone(),
+        nines_clock::system(),
+        alerts_changed,
+    )?);
+    {
+        let configured = notify.clone();
+        let notify_config = config.clone();
+        tokio::task::spawn_blocking(move || configured.configure(&notify_config))
+            .await
+            .map_err(|e| e.to_string())??;
+    }
+
     let scrape = ScrapeManager::new(db.clone(), nines_clock::system());
     let telemetry = Telemetry::new(db.clone(), Some(scrape.clone()));
     let mut background = Vec::new();
@@ -262,6 +284,7 @@ async fn serve(
                 inbound: Some(inbound.clone()),
                 heartbeats: Some(heartbeats.clone()),
                 suppressor: Some(suppressor.clone()),
+                notify: Some(notify.clone()),
             },
             insecure_ok,
             config.clone(),
@@ -272,6 +295,8 @@ async fn serve(
     }
     background.push(tokio::spawn(slo_runner.clone().run_forever()));
     background.push(tokio::spawn(heartbeats.clone().watch_forever()));
+    background.push(tokio::spawn(notify.clone().dispatch_forever()));
+    background.push(tokio::spawn(notify.clone().send_forever()));
     let app = nines_server::router(AppState {
         db: db.clone(),
         limits,
@@ -287,6 +312,7 @@ async fn serve(
         inbound: Some(inbound),
         heartbeats: Some(heartbeats.monitor()),
         suppressor: Some(suppressor),
+        deliveries: Some(store.clone()),
     });
     let opts = ServeOptions {
         tls,
@@ -301,6 +327,7 @@ async fn serve(
     drop(slo_runner);
     rules_runner.stop();
     drop(rules_runner);
+    drop(notify);
     for task in background {
         task.abort();
         let _ = task.await;

@@ -12,7 +12,7 @@ use crate::units::{ByteSize, Duration};
 pub mod auth;
 pub(crate) mod files;
 pub mod heartbeats;
-pub(crate) mod routing;
+pub mod routing;
 pub(crate) mod rules;
 pub mod scrape;
 mod slos;
@@ -58,6 +58,15 @@ pub struct Config {
     pub heartbeats: Vec<heartbeats::HeartbeatConfig>,
     /// Alertmanager's inhibition rules: a firing alert holds back others.
     pub inhibit_rules: Vec<nines_routing::inhibit::InhibitRuleSpec>,
+    /// Alertmanager's route tree: where alerts go and how they group.
+    pub route: Option<nines_routing::route::RouteSpec>,
+    /// Where notifications go.
+    pub receivers: Vec<nines_routing::receiver::ReceiverSpec>,
+    /// Named time intervals routes mute in or are active in.
+    pub time_intervals: Vec<nines_routing::interval::TimeIntervalSpec>,
+    /// The route tree and what it names, validated (None: no `route:`).
+    #[serde(skip)]
+    pub routing_loaded: Option<routing::RoutingLoaded>,
     /// The inhibition rules, validated.
     #[serde(skip)]
     pub inhibit_loaded: Vec<nines_routing::inhibit::InhibitRule>,
@@ -422,6 +431,10 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, Vec<Problem>> {
     config.warnings.extend(beat_warnings.into_iter().map(at_key));
     match routing::inhibit_rules(&config.inhibit_rules) {
         Ok(rules) => config.inhibit_loaded = rules,
+        Err(found) => problems.extend(found.into_iter().map(at_key)),
+    }
+    match routing::route_tree(&config) {
+        Ok(loaded) => config.routing_loaded = loaded,
         Err(found) => problems.extend(found.into_iter().map(at_key)),
     }
     match nines_slo::gate::Policies::from_config(&config.budget_policy) {

@@ -1,0 +1,303 @@
+//! Notifications: every alert (rules, SLOs, integrations, heartbeats)
+//! that silences and inhibition do not hold back goes through the route
+//! tree into groups; what a flush decides to send is rendered for each
+//! integration and stored with the notification log in one step, then
+//! sent by a separate loop that retries failures with backoff. Each
+//! delivery is its own task, so a slow or failing receiver never delays
+//! another.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use nines_alerting::alert::AlertState;
+use nines_alerting::inbound::{labels_key, InboundStatus};
+use nines_alerting::manager::RuleManager;
+use nines_clock::SharedClock;
+use nines_routing::delivery::{after_attempt, Delivery, DeliveryRepository, Outcome};
+use nines_routing::dispatch::{Dispatcher, RoutableAlert};
+use nines_routing::receiver::deliveries;
+use nines_routing::suppress::Suppressor;
+use nines_server::slo_api::SloBoard;
+use nines_server::InboundBoard;
+use parking_lot::Mutex;
+use tokio::sync::Notify;
+
+use crate::config::routing::RoutingLoaded;
+use crate::config::Config;
+
+/// The longest either loop sleeps without looking (SLO alerts and
+/// heartbeats change without waking it).
+const MAX_NAP_MS: i64 = 1_000;
+/// How long one delivery may take.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where alerts come from.
+pub struct Feed {
+    /// Rule alerts.
+    pub rules: Arc<RuleManager>,
+    /// SLO alerts.
+    pub slos: Arc<SloBoard>,
+    /// Alerts from integrations and heartbeats.
+    pub inbound: Arc<InboundBoard>,
+}
+
+impl Feed {
+    /// Every firing alert and those resolved lately, from every source
+    /// (blocking: inbound alerts are read from the state store).
+    pub fn alerts(&self, now: i64) -> Result<Vec<RoutableAlert>, String> {
+        let mut out = Vec::new();
+        let routable = |labels: &std::collections::BTreeMap<String, String>,
+                        annotations: &std::collections::BTreeMap<String, String>,
+                        starts_at: i64,
+                        ends_at: Option<i64>,
+                        source: &str| RoutableAlert {
+            fingerprint: labels_key(labels),
+            labels: labels.clone(),
+            annotations: annotations.clone(),
+            starts_at,
+            ends_at,
+            source: source.to_string(),
+            generator_url: String::new(),
+        };
+        for group in self.rules.groups().iter() {
+            for (_, a) in group.snapshot().alerts() {
+                let Some(fired) = a.fired_at else {
+                    continue;
+                };
+                match a.state {
+                    AlertState::Firing => out.push(routable(&a.labels, &a.annotations, fired, None, "rule")),
+                    AlertState::Inactive => out.push(routable(&a.labels, &a.annotations, fired, a.resolved_at, "rule")),
+                    AlertState::Pending => {}
+                }
+            }
+        }
+        for a in &self.slos.latest().alerts {
+            out.push(routable(&a.labels, &a.annotations, a.active_since_ms, None, "slo"));
+        }
+        for a in self.inbound.listed(now).map_err(|e| e.message)? {
+            let ends = (a.status == InboundStatus::Resolved).then(|| a.ends_at.unwrap_or(a.updated_at));
+            out.push(routable(&a.labels, &a.annotations, a.starts_at, ends, a.source.name()));
+        }
+        Ok(out)
+    }
+}
+
+struct Routing {
+    dispatcher: Dispatcher,
+    loaded: RoutingLoaded,
+    external_url: String,
+}
+
+/// The dispatcher, the sender, and what wakes them.
+pub struct NotifyRunner {
+    repo: Arc<dyn DeliveryRepository>,
+    feed: Feed,
+    suppressor: Arc<Suppressor>,
+    clock: SharedClock,
+    routing: Mutex<Option<Routing>>,
+    /// Alerts changed: dispatch now.
+    pub alerts_changed: Arc<Notify>,
+    queued: Notify,
+    http: reqwest::Client,
+    in_flight: Mutex<HashSet<i64>>,
+}
+
+impl NotifyRunner {
+    /// A runner with no route tree; call [`NotifyRunner::configure`].
+    pub fn new(
+        repo: Arc<dyn DeliveryRepository>,
+        feed: Feed,
+        suppressor: Arc<Suppressor>,
+        clock: SharedClock,
+        alerts_changed: Arc<Notify>,
+    ) -> Result<Self, String> {
+        // reqwest is built without a default TLS provider; another caller
+        // may have installed it already, which is what the error means.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .use_rustls_tls()
+            .no_proxy()
+            .user_agent(concat!("nines/", env!("CARGO_PKG_VERSION")))
+            .timeout(SEND_TIMEOUT)
+            .build()
+            .map_err(|e| format!("cannot build the notification HTTP client: {e}"))?;
+        Ok(Self {
+            repo,
+            feed,
+            suppressor,
+            clock,
+            routing: Mutex::new(None),
+            alerts_changed,
+            queued: Notify::new(),
+            http,
+            in_flight: Mutex::new(HashSet::new()),
+        })
+    }
+
+    /// Takes the config's route tree (blocking: the notification log is
+    /// read the first time). Groups survive a reload when their route
+    /// keeps its settings.
+    pub fn configure(&self, config: &Config) -> Result<(), String> {
+        let mut routing = self.routing.lock();
+        let Some(loaded) = config.routing_loaded.clone() else {
+            *routing = None;
+            return Ok(());
+        };
+        let external_url = config.server.external_url();
+        match routing.as_mut() {
+            Some(r) => {
+                r.dispatcher.reconfigure(loaded.root.clone(), loaded.intervals.clone());
+                r.loaded = loaded;
+                r.external_url = external_url;
+            }
+            None => {
+                let log = self
+                    .repo
+                    .notify_log()
+                    .map_err(|e| format!("reading the notification log: {e}"))?;
+                *routing = Some(Routing {
+                    dispatcher: Dispatcher::new(loaded.root.clone(), loaded.intervals.clone(), log),
+                    loaded,
+                    external_url,
+                });
+            }
+        }
+        drop(routing);
+        self.alerts_changed.notify_one();
+        Ok(())
+    }
+
+    /// One round: route the current alerts and queue what is due.
+    /// Returns when the next group flushes.
+    fn dispatch_once(&self, now: i64) -> Result<Option<i64>, String> {
+        let mut guard = self.routing.lock();
+        let Some(routing) = guard.as_mut() else {
+            return Ok(None);
+        };
+        let mut alerts = self.feed.alerts(now)?;
+        let firing: Vec<usize> = (0..alerts.len()).filter(|&i| !alerts[i].resolved(now)).collect();
+        let labels: Vec<&std::collections::BTreeMap<String, String>> =
+            firing.iter().map(|&i| &alerts[i].labels).collect();
+        let verdicts = self.suppressor.judge(&labels, now);
+        let held: HashSet<usize> = firing
+            .iter()
+            .zip(&verdicts)
+            .filter(|(_, v)| v.suppressed())
+            .map(|(&i, _)| i)
+            .collect();
+        let mut i = 0;
+        alerts.retain(|_| {
+            i += 1;
+            !held.contains(&(i - 1))
+        });
+        let mut queued = false;
+        for n in routing.dispatcher.tick(&alerts, now) {
+            let Some(receiver) = routing.loaded.receivers.get(&n.receiver) else {
+                continue;
+            };
+            let ds = deliveries(receiver, &n, &routing.external_url, now);
+            // Stored first: if this fails, the log is not updated either
+            // and the next flush decides again.
+            self.repo
+                .enqueue(&n.log, &ds)
+                .map_err(|e| format!("queueing notifications: {e}"))?;
+            routing.dispatcher.logged(n.log);
+            queued |= !ds.is_empty();
+        }
+        if queued {
+            self.queued.notify_one();
+        }
+        Ok(routing.dispatcher.next_due())
+    }
+
+    /// Dispatches whenever alerts change, a group is due, or a second
+    /// has passed.
+    pub async fn dispatch_forever(self: Arc<Self>) {
+        loop {
+            let now = self.clock.now_millis();
+            let me = self.clone();
+            let next = match tokio::task::spawn_blocking(move || me.dispatch_once(now)).await {
+                Ok(Ok(next)) => next,
+                Ok(Err(e)) => {
+                    tracing::error!("notification dispatch failed (retried): {e}");
+                    None
+                }
+                Err(_) => None,
+            };
+            let nap = next.map_or(MAX_NAP_MS, |n| (n - now).clamp(1, MAX_NAP_MS));
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(nap as u64)) => {}
+                _ = self.alerts_changed.notified() => {}
+            }
+        }
+    }
+
+    /// Sends due deliveries, each in its own task, until dropped.
+    pub async fn send_forever(self: Arc<Self>) {
+        loop {
+            let repo = self.repo.clone();
+            let pending = match tokio::task::spawn_blocking(move || repo.pending_deliveries()).await {
+                Ok(Ok(p)) => p,
+                Ok(Err(e)) => {
+                    tracing::error!("reading pending deliveries failed (retried): {e}");
+                    Vec::new()
+                }
+                Err(_) => Vec::new(),
+            };
+            let now = self.clock.now_millis();
+            let mut next = now + MAX_NAP_MS;
+            for d in pending {
+                if d.next_attempt_at > now {
+                    next = next.min(d.next_attempt_at);
+                    continue;
+                }
+                if self.in_flight.lock().insert(d.id) {
+                    tokio::spawn(self.clone().send(d));
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis((next - now).max(1) as u64)) => {}
+                _ = self.queued.notified() => {}
+            }
+        }
+    }
+
+    async fn send(self: Arc<Self>, d: Delivery) {
+        let result = self
+            .http
+            .post(&d.request.target)
+            .header("Content-Type", "application/json")
+            .body(d.request.payload.clone())
+            .send()
+            .await;
+        let outcome = match result {
+            Ok(resp) if resp.status().is_success() => Outcome::Sent,
+            Ok(resp) => {
+                let status = resp.status();
+                let body = resp.text().await.unwrap_or_default();
+                let body: String = body.chars().take(200).collect();
+                Outcome::Failed(format!("HTTP {status}: {body}"))
+            }
+            Err(e) => Outcome::Failed(e.to_string()),
+        };
+        let now = self.clock.now_millis();
+        let (id, receiver) = (d.id, d.request.receiver.clone());
+        let updated = after_attempt(d, outcome, now);
+        if let Some(e) = &updated.last_error {
+            tracing::warn!(
+                receiver,
+                attempts = updated.attempts,
+                status = updated.status.name(),
+                "notification failed: {e}"
+            );
+        }
+        let repo = self.repo.clone();
+        let saved = tokio::task::spawn_blocking(move || repo.update_delivery(&updated)).await;
+        if let Ok(Err(e)) = saved {
+            tracing::error!("recording a delivery attempt failed: {e}");
+        }
+        self.in_flight.lock().remove(&id);
+        self.queued.notify_one();
+    }
+}
