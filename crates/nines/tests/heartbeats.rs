@@ -6,7 +6,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use common::{wait_until, Server};
@@ -100,18 +99,11 @@ fn a_missed_heartbeat_alerts_durably_and_the_next_beat_resolves_it() {
 #[test]
 fn check_holds_a_paging_heartbeat_to_the_paging_rules() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("nines.yaml");
-    std::fs::write(
-        &config,
+    let (ok, err) = common::check_config(
+        dir.path(),
         "heartbeats:\n- name: backup\n  interval: 1h\n  labels:\n    severity: page\n- name: bad name\n  interval: 0s\n",
-    )
-    .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_nines"))
-        .args(["check", "--config", config.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    );
+    assert!(!ok);
     assert!(
         err.contains(
             "heartbeats[0].labels: the alert of heartbeat \"backup\" pages (severity \"page\") but has no impact"

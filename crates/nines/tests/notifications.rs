@@ -118,18 +118,11 @@ fn alerts_are_routed_grouped_retried_silenced_and_resolved() {
 #[test]
 fn check_names_what_the_route_tree_lacks() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("nines.yaml");
-    std::fs::write(
-        &config,
+    let (ok, err) = common::check_config(
+        dir.path(),
         "route:\n  receiver: ops\n  routes:\n  - receiver: nobody\n    mute_time_intervals: [weekends]\nreceivers:\n- name: ops\n  webhook_configs:\n  - url: not-a-url\n",
-    )
-    .unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_nines"))
-        .args(["check", "--config", config.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    );
+    assert!(!ok);
     assert!(
         err.contains("route.routes[0].receiver: no receiver is named \"nobody\""),
         "{err}"

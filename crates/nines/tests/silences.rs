@@ -156,18 +156,11 @@ fn silences_mute_inhibition_holds_back_and_both_survive_a_kill() {
 #[test]
 fn check_names_the_broken_inhibition_rule() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("nines.yaml");
-    std::fs::write(
-        &config,
+    let (ok, err) = common::check_config(
+        dir.path(),
         "inhibit_rules:\n- source_matchers: ['alertname=~\"(\"']\n  target_matchers:\n  - severity=warning\n",
-    )
-    .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_nines"))
-        .args(["check", "--config", config.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    );
+    assert!(!ok);
     assert!(err.contains("inhibit_rules[0].source_matchers[0]: matcher"), "{err}");
     assert!(err.contains("regex"), "{err}");
 }

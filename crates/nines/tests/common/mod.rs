@@ -219,3 +219,16 @@ pub fn remote_write_to(base_url: &str, req: &WriteRequest) -> (u16, String) {
             .send_bytes(&body),
     )
 }
+
+/// Writes `yaml` as a config in `dir` and runs `nines check` on it:
+/// whether it passed, and what it printed to stderr.
+pub fn check_config(dir: &Path, yaml: &str) -> (bool, String) {
+    let config = dir.join("nines.yaml");
+    std::fs::write(&config, yaml).expect("write config");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_nines"))
+        .args(["check", "--config"])
+        .arg(&config)
+        .output()
+        .expect("run nines check");
+    (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
