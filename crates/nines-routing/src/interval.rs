@@ -87,6 +87,21 @@ impl TimeInterval {
         };
         self.intervals.iter().any(|i| i.contains(ts))
     }
+
+    /// The minutes of the day at which a `times` range starts or ends.
+    /// Together with local midnights these are the only moments
+    /// [`TimeInterval::contains`] can change its answer, which lets a
+    /// caller cut a period into pieces that are wholly in or out.
+    pub fn minute_boundaries(&self) -> Vec<i32> {
+        let mut out: Vec<i32> = self
+            .intervals
+            .iter()
+            .flat_map(|i| i.times.iter().flat_map(|&(a, b)| [a, b]))
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
 }
 
 fn within(ranges: &[(i32, i32)], x: i32) -> bool {

@@ -22,6 +22,7 @@ pub mod listen;
 pub mod maintenance_api;
 mod metadata;
 mod notifications_api;
+pub mod oncall_api;
 mod otlp;
 pub mod params;
 pub mod prompb;
@@ -90,6 +91,8 @@ pub struct AppState {
     pub suppressor: Option<Arc<nines_routing::suppress::Suppressor>>,
     /// The delivery log.
     pub deliveries: Option<Arc<dyn nines_routing::delivery::DeliveryRepository>>,
+    /// Users, teams and schedules; swapped on reload.
+    pub oncall: oncall_api::SharedDirectory,
 }
 
 impl AppState {
@@ -112,6 +115,7 @@ impl AppState {
             heartbeats: None,
             suppressor: None,
             deliveries: None,
+            oncall: Arc::default(),
         }
     }
 }
@@ -145,6 +149,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/heartbeats", get(heartbeat_api::list))
         .route("/api/v1/heartbeats/{name}", post(heartbeat_api::beat))
         .route("/api/v1/notifications", get(notifications_api::list))
+        .route("/api/v1/oncall", get(oncall_api::who))
+        .route("/api/v1/schedules", get(oncall_api::list))
+        .route("/api/v1/schedules/{name}/shifts", get(oncall_api::shifts))
+        .route("/api/v1/schedules/{name}/calendar.ics", get(oncall_api::calendar))
         .route("/api/v1/silences", get(silence_api::list).post(silence_api::create))
         .route(
             "/api/v1/silences/{id}",

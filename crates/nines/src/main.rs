@@ -6,6 +6,7 @@ mod gate_cli;
 mod heartbeat_task;
 mod maintenance_cli;
 mod notify_task;
+mod oncall_cli;
 mod reload;
 mod rules_task;
 mod rules_test_cli;
@@ -85,6 +86,44 @@ enum SloCommand {
     Show {
         /// SERVICE/SLO.
         id: String,
+        /// The server to ask.
+        #[arg(long, default_value = "http://127.0.0.1:9999")]
+        server: String,
+        /// `table` or `json` (the API's data).
+        #[arg(long, short, default_value = "table")]
+        output: targets::Output,
+    },
+}
+
+/// `nines oncall ...`
+#[derive(Debug, Subcommand)]
+enum OncallCommand {
+    /// Who is on call now (or at --at), per schedule.
+    Who {
+        /// Only this schedule.
+        #[arg(long, short)]
+        schedule: Option<String>,
+        /// The instant to ask about (RFC 3339 or Unix seconds).
+        #[arg(long)]
+        at: Option<String>,
+        /// The server to ask.
+        #[arg(long, default_value = "http://127.0.0.1:9999")]
+        server: String,
+        /// `table` or `json` (the API's data).
+        #[arg(long, short, default_value = "table")]
+        output: targets::Output,
+    },
+    /// The shifts of a schedule over a period (default: the next 7 days).
+    Shifts {
+        /// The schedule.
+        #[arg(long, short)]
+        schedule: String,
+        /// Start of the period (RFC 3339 or Unix seconds).
+        #[arg(long)]
+        start: Option<String>,
+        /// End of the period.
+        #[arg(long)]
+        end: Option<String>,
         /// The server to ask.
         #[arg(long, default_value = "http://127.0.0.1:9999")]
         server: String,
@@ -263,6 +302,9 @@ enum Command {
     /// Silences: mute alerts that match, for a while.
     #[command(subcommand)]
     Silence(SilenceCommand),
+    /// On-call schedules: who is on call, and when.
+    #[command(subcommand)]
+    Oncall(OncallCommand),
     /// Run the server: ingestion, storage and the HTTP API.
     Serve {
         /// Configuration file (YAML). Without one, defaults apply.
@@ -394,6 +436,21 @@ fn main() -> ExitCode {
                 output,
             } => silence_cli::list(&server, expired, output, c),
             SilenceCommand::Expire { ids, server } => silence_cli::expire(&server, &ids, c),
+        }),
+        Command::Oncall(cmd) => with_client(&cli.token, &cli.ca_file, |c| match cmd {
+            OncallCommand::Who {
+                schedule,
+                at,
+                server,
+                output,
+            } => oncall_cli::who(&server, schedule.as_deref(), at.as_deref(), output, c),
+            OncallCommand::Shifts {
+                schedule,
+                start,
+                end,
+                server,
+                output,
+            } => oncall_cli::shifts(&server, &schedule, start.as_deref(), end.as_deref(), output, c),
         }),
         Command::Targets { server, job, output } => with_client(&cli.token, &cli.ca_file, |c| {
             targets::run(&server, job.as_deref(), output, c)

@@ -51,6 +51,8 @@ pub struct Reconfigurable {
     pub suppressor: Option<Arc<nines_routing::suppress::Suppressor>>,
     /// The route tree, receivers and time intervals.
     pub notify: Option<Arc<crate::notify_task::NotifyRunner>>,
+    /// Users, teams and schedules.
+    pub oncall: nines_server::oncall_api::SharedDirectory,
 }
 
 /// Re-reads one config file into the running server.
@@ -107,6 +109,7 @@ impl Reloader {
         if let Some(suppressor) = &self.parts.suppressor {
             suppressor.set_inhibit_rules(new.inhibit_loaded.clone());
         }
+        *self.parts.oncall.write() = new.oncall_loaded.clone();
         for w in &new.warnings {
             tracing::warn!("{w}");
         }

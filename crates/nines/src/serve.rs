@@ -230,6 +230,8 @@ async fn serve(
             .map_err(|e| e.to_string())??;
     }
 
+    let oncall: nines_server::oncall_api::SharedDirectory =
+        Arc::new(parking_lot::RwLock::new(config.oncall_loaded.clone()));
     let scrape = ScrapeManager::new(db.clone(), nines_clock::system());
     let telemetry = Telemetry::new(db.clone(), Some(scrape.clone()));
     let mut background = Vec::new();
@@ -285,6 +287,7 @@ async fn serve(
                 heartbeats: Some(heartbeats.clone()),
                 suppressor: Some(suppressor.clone()),
                 notify: Some(notify.clone()),
+                oncall: oncall.clone(),
             },
             insecure_ok,
             config.clone(),
@@ -313,6 +316,7 @@ async fn serve(
         heartbeats: Some(heartbeats.monitor()),
         suppressor: Some(suppressor),
         deliveries: Some(store.clone()),
+        oncall,
     });
     let opts = ServeOptions {
         tls,

@@ -64,6 +64,15 @@ pub struct Config {
     pub receivers: Vec<nines_routing::receiver::ReceiverSpec>,
     /// Named time intervals routes mute in or are active in.
     pub time_intervals: Vec<nines_routing::interval::TimeIntervalSpec>,
+    /// People who can be paged.
+    pub users: Vec<nines_oncall::directory::UserSpec>,
+    /// Groups of users.
+    pub teams: Vec<nines_oncall::directory::TeamSpec>,
+    /// On-call schedules: layers of rotations, with overrides.
+    pub schedules: Vec<nines_oncall::directory::ScheduleSpec>,
+    /// Users, teams and schedules, validated.
+    #[serde(skip)]
+    pub oncall_loaded: std::sync::Arc<nines_oncall::Directory>,
     /// The route tree and what it names, validated (None: no `route:`).
     #[serde(skip)]
     pub routing_loaded: Option<routing::RoutingLoaded>,
@@ -436,6 +445,14 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, Vec<Problem>> {
     match routing::route_tree(&config) {
         Ok(loaded) => config.routing_loaded = loaded,
         Err(found) => problems.extend(found.into_iter().map(at_key)),
+    }
+    match nines_oncall::Directory::build(&config.users, &config.teams, &config.schedules) {
+        Ok(dir) => config.oncall_loaded = std::sync::Arc::new(dir),
+        Err(found) => problems.extend(
+            found
+                .into_iter()
+                .map(|(path, m)| at_key((routing::below(Vec::new(), path), m))),
+        ),
     }
     match nines_slo::gate::Policies::from_config(&config.budget_policy) {
         Ok(p) => config.policies_loaded = p,

@@ -8,7 +8,7 @@ use nines_routing::inhibit::{InhibitRule, InhibitRuleSpec};
 use super::Key;
 
 /// A path below `prefix` as config keys.
-fn below(mut prefix: Vec<Key>, path: Vec<PathPart>) -> Vec<Key> {
+pub(super) fn below(mut prefix: Vec<Key>, path: Vec<PathPart>) -> Vec<Key> {
     prefix.extend(path.into_iter().map(|p| match p {
         PathPart::Field(f) => Key::from(f),
         PathPart::Index(i) => Key::Index(i),

@@ -94,6 +94,21 @@ impl Server {
         )
     }
 
+    /// Runs the `nines` CLI against this server: whether it succeeded,
+    /// and its stdout followed by its stderr.
+    pub fn cli(&self, args: &[&str]) -> (bool, String) {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_nines"))
+            .args(args)
+            .args(["--server", &self.url])
+            .env("USER", "ana")
+            .output()
+            .expect("run nines");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+        )
+    }
+
     pub fn delete(&self, path: &str) -> (u16, String) {
         response(ureq::delete(&format!("{}{path}", self.url)).call())
     }

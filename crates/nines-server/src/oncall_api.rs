@@ -1,0 +1,182 @@
+//! On-call over HTTP: who is on call (`GET /api/v1/oncall`), the
+//! schedules (`GET /api/v1/schedules`), a schedule's shifts over a period
+//! (`GET /api/v1/schedules/{name}/shifts`) and its iCalendar feed
+//! (`GET /api/v1/schedules/{name}/calendar.ics`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use nines_oncall::{Directory, OncallError, Schedule, Shift, ShiftSource};
+use serde_json::{json, Value};
+
+use crate::error::success;
+use crate::params::parse_time;
+use crate::{rfc3339, ApiError, AppState};
+
+const DAY_MS: i64 = 86_400_000;
+
+/// The directory in force; swapped whole on reload.
+pub type SharedDirectory = Arc<parking_lot::RwLock<Arc<Directory>>>;
+
+fn directory(state: &AppState) -> Arc<Directory> {
+    state.oncall.read().clone()
+}
+
+fn time(params: &HashMap<String, String>, key: &str, default: i64) -> Result<i64, ApiError> {
+    match params.get(key).map(String::as_str) {
+        None | Some("") => Ok(default),
+        Some(v) => {
+            parse_time(v).ok_or_else(|| ApiError::bad_data(format!("{key}: {v:?} is not RFC 3339 or Unix seconds")))
+        }
+    }
+}
+
+fn oncall_error(e: OncallError) -> ApiError {
+    match e {
+        OncallError::UnknownSchedule(_) => ApiError {
+            status: StatusCode::NOT_FOUND,
+            kind: "not_found",
+            message: e.to_string(),
+        },
+        OncallError::Period(_) => ApiError::bad_data(e.to_string()),
+    }
+}
+
+/// A user as the API shows them.
+pub fn user_json(dir: &Directory, name: &str) -> Value {
+    match dir.users.get(name) {
+        Some(u) => json!({
+            "name": u.name,
+            "fullName": u.full_name,
+            "email": u.email,
+            "timeZone": u.time_zone,
+        }),
+        None => json!({"name": name}),
+    }
+}
+
+fn shift_json(dir: &Directory, s: &Shift) -> Value {
+    let (source, layer) = match &s.source {
+        ShiftSource::Layer(_, name) => ("layer", Some(name.as_str())),
+        ShiftSource::Override => ("override", None),
+    };
+    json!({
+        "user": user_json(dir, &s.user),
+        "start": rfc3339(s.start_ms),
+        "end": rfc3339(s.end_ms),
+        "source": source,
+        "layer": layer,
+    })
+}
+
+/// `GET /api/v1/oncall[?schedule=X][&at=T]`: one entry per schedule,
+/// `shift: null` where nobody is on call.
+pub async fn who(
+    State(state): State<AppState>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let dir = directory(&state);
+    let at = time(&params, "at", state.clock.now_millis())?;
+    let schedules: Vec<&Schedule> = match params.get("schedule") {
+        Some(name) => vec![dir.schedule(name).map_err(oncall_error)?],
+        None => dir.schedules.values().collect(),
+    };
+    let mut out = Vec::new();
+    for s in schedules {
+        let shift = s.at(at, &[]).map_err(oncall_error)?;
+        out.push(json!({
+            "schedule": s.name,
+            "team": s.team,
+            "timeZone": s.time_zone,
+            "shift": shift.as_ref().map(|sh| shift_json(&dir, sh)),
+        }));
+    }
+    Ok(success(json!({"at": rfc3339(at), "oncall": out}), Vec::new()))
+}
+
+/// `GET /api/v1/schedules`.
+pub async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let dir = directory(&state);
+    let list: Vec<Value> = dir
+        .schedules
+        .values()
+        .map(|s| {
+            json!({
+                "name": s.name,
+                "team": s.team,
+                "timeZone": s.time_zone,
+                "layers": s.layers.iter().map(|l| json!({
+                    "name": l.name,
+                    "participants": l.participants,
+                    "shiftLength": nines_promql::format_duration_ms(l.shift_minutes * 60_000),
+                    "start": l.start.to_string(),
+                    "timeZone": l.tz.iana_name(),
+                    "restricted": l.restriction.is_some(),
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Ok(success(json!({"schedules": list}), Vec::new()))
+}
+
+/// The schedule and period a shifts request names.
+fn period(
+    state: &AppState,
+    name: &str,
+    params: &HashMap<String, String>,
+    before_days: i64,
+    after_days: i64,
+) -> Result<(Arc<Directory>, Vec<Shift>), ApiError> {
+    let dir = directory(state);
+    let now = state.clock.now_millis();
+    let start = time(params, "start", now - before_days * DAY_MS)?;
+    let end = time(params, "end", start.max(now) + after_days * DAY_MS)?;
+    let shifts = dir
+        .schedule(name)
+        .map_err(oncall_error)?
+        .shifts(start, end, &[])
+        .map_err(oncall_error)?;
+    Ok((dir, shifts))
+}
+
+/// `GET /api/v1/schedules/{name}/shifts[?start=T][&end=T]`: by default
+/// the next seven days.
+pub async fn shifts(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let (dir, shifts) = period(&state, &name, &params, 0, 7)?;
+    let zone = dir.schedule(&name).map(|s| s.time_zone.clone()).unwrap_or_default();
+    Ok(success(
+        json!({
+            "schedule": name,
+            "timeZone": zone,
+            "shifts": shifts.iter().map(|s| shift_json(&dir, s)).collect::<Vec<_>>(),
+        }),
+        Vec::new(),
+    ))
+}
+
+/// `GET /api/v1/schedules/{name}/calendar.ics[?start=T][&end=T]`: by
+/// default from 30 days ago to 180 days ahead.
+pub async fn calendar(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let (dir, shifts) = period(&state, &name, &params, 30, 180)?;
+    let schedule = dir.schedule(&name).map_err(oncall_error)?;
+    let body = nines_oncall::ical::calendar(schedule, &shifts, &dir.users, state.clock.now_millis());
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/calendar; charset=utf-8"),
+            (header::CONTENT_DISPOSITION, "inline; filename=\"calendar.ics\""),
+        ],
+        body,
+    )
+        .into_response())
+}
