@@ -1,5 +1,6 @@
 #![no_main]
-//! Any text as `users:`, `teams:` and `schedules:` validates or is
+//! Any text as `users:`, `teams:`, `schedules:` and
+//! `escalation_policies:` validates or is
 //! refused, never panics; a schedule that validates answers who is on
 //! call and the shifts of a period around any instant, with shifts in
 //! order, inside the period and never overlapping, and its calendar feed
@@ -16,6 +17,8 @@ struct Sections {
     teams: Vec<TeamSpec>,
     #[serde(default)]
     schedules: Vec<ScheduleSpec>,
+    #[serde(default)]
+    escalation_policies: Vec<nines_oncall::escalation::PolicySpec>,
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -25,7 +28,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(sections) = serde_norway::from_str::<Sections>(text) else {
         return;
     };
-    let Ok(dir) = Directory::build(&sections.users, &sections.teams, &sections.schedules) else {
+    let Ok(dir) = Directory::build(&sections.users, &sections.teams, &sections.schedules, &sections.escalation_policies) else {
         return;
     };
     let seed = data.iter().fold(0i64, |acc, &b| acc.wrapping_mul(31).wrapping_add(i64::from(b)));

@@ -47,11 +47,6 @@ pub enum ContactMethod {
         /// The incoming webhook URL.
         url: String,
     },
-    /// Email.
-    Email {
-        /// The address.
-        address: String,
-    },
 }
 
 /// A `teams:` entry.
@@ -180,6 +175,8 @@ pub struct Directory {
     pub teams: BTreeMap<String, Team>,
     /// By name.
     pub schedules: BTreeMap<String, Schedule>,
+    /// Escalation policies by name.
+    pub policies: BTreeMap<String, crate::escalation::Policy>,
 }
 
 /// The shortest shift a layer may have.
@@ -252,6 +249,7 @@ impl Directory {
         users: &[UserSpec],
         teams: &[TeamSpec],
         schedules: &[ScheduleSpec],
+        policies: &[crate::escalation::PolicySpec],
     ) -> Result<Directory, Vec<Problem>> {
         let mut problems: Vec<Problem> = Vec::new();
         let mut dir = Directory::default();
@@ -275,9 +273,6 @@ impl Directory {
                     ContactMethod::Webhook { url } | ContactMethod::Slack { url } => (!(url.starts_with("http://")
                         || url.starts_with("https://")))
                     .then(|| format!("{url:?} is not an http(s) URL")),
-                    ContactMethod::Email { address } => (!address.contains('@')
-                        || address.contains(char::is_whitespace))
-                    .then(|| format!("{address:?} is not an email address")),
                 };
                 if let Some(e) = bad {
                     problems.push((
@@ -336,6 +331,24 @@ impl Directory {
                     }
                 }
                 Err(found) => problems.extend(found.into_iter().map(|(p, m)| (at("schedules", i, &p), m))),
+            }
+        }
+        let schedule_exists = |name: &str| schedules.iter().any(|s| s.name == name);
+        for (i, p) in policies.iter().enumerate() {
+            match p.validate(&known, &schedule_exists) {
+                Ok(v) => {
+                    if dir.policies.insert(p.name.clone(), v).is_some() {
+                        problems.push((
+                            at("escalation_policies", i, &[PathPart::Field("name")]),
+                            format!("{:?} is used by an earlier policy", p.name),
+                        ));
+                    }
+                }
+                Err(found) => problems.extend(
+                    found
+                        .into_iter()
+                        .map(|(path, m)| (at("escalation_policies", i, &path), m)),
+                ),
             }
         }
         if problems.is_empty() {
@@ -525,11 +538,13 @@ mod tests {
         teams: Vec<TeamSpec>,
         #[serde(default)]
         schedules: Vec<ScheduleSpec>,
+        #[serde(default)]
+        escalation_policies: Vec<crate::escalation::PolicySpec>,
     }
 
     fn build(yaml: &str) -> Result<Directory, Vec<String>> {
         let s: Sections = serde_norway::from_str(yaml).unwrap();
-        Directory::build(&s.users, &s.teams, &s.schedules).map_err(|found| {
+        Directory::build(&s.users, &s.teams, &s.schedules, &s.escalation_policies).map_err(|found| {
             found
                 .into_iter()
                 .map(|(p, m)| {
@@ -560,7 +575,7 @@ mod tests {
     #[test]
     fn a_full_directory_builds() {
         let dir = build(
-            "users:\n- {name: alice, time_zone: Europe/Berlin, contact_methods: [{type: webhook, url: 'http://127.0.0.1:9/x'}, {type: email, address: a@example.com}]}\n- {name: bob}\nteams:\n- {name: pay, members: [alice, bob]}\nschedules:\n- name: pay-primary\n  team: pay\n  time_zone: Europe/Berlin\n  layers:\n  - {participants: [alice, bob], shift_length: 1w, start: '2026-01-05T09:00', restrictions: [{weekdays: ['monday:friday']}]}\n  overrides:\n  - {user: bob, start: '2026-12-24T00:00', end: '2026-12-27T00:00'}\n",
+            "users:\n- {name: alice, time_zone: Europe/Berlin, contact_methods: [{type: webhook, url: 'http://127.0.0.1:9/x'}]}\n- {name: bob}\nteams:\n- {name: pay, members: [alice, bob]}\nschedules:\n- name: pay-primary\n  team: pay\n  time_zone: Europe/Berlin\n  layers:\n  - {participants: [alice, bob], shift_length: 1w, start: '2026-01-05T09:00', restrictions: [{weekdays: ['monday:friday']}]}\n  overrides:\n  - {user: bob, start: '2026-12-24T00:00', end: '2026-12-27T00:00'}\n",
         )
         .unwrap();
         let s = dir.schedule("pay-primary").unwrap();
@@ -569,19 +584,19 @@ mod tests {
             s.overrides[0].start_ms,
             "2026-12-23T23:00:00Z".parse::<Timestamp>().unwrap().as_millisecond()
         );
-        assert_eq!(dir.users["alice"].contact_methods.len(), 2);
+        assert_eq!(dir.users["alice"].contact_methods.len(), 1);
         assert!(dir.schedule("nope").is_err());
     }
 
     #[test]
     fn every_problem_names_its_path() {
         let found = build(
-            "users:\n- {name: alice, time_zone: Mars/Base, contact_methods: [{type: email, address: nobody}]}\n- {name: alice}\nteams:\n- {name: t, members: [zed]}\nschedules:\n- name: s\n  team: other\n  layers:\n  - {participants: [alice, ghost], shift_length: 1y, start: soon, time_zone: Nowhere, restrictions: [{weekdays: [funday]}]}\n  overrides:\n  - {user: ghost, start: '2026-01-02T00:00', end: '2026-01-01T00:00'}\n- {name: empty, layers: []}\n",
+            "users:\n- {name: alice, time_zone: Mars/Base, contact_methods: [{type: slack, url: nowhere}]}\n- {name: alice}\nteams:\n- {name: t, members: [zed]}\nschedules:\n- name: s\n  team: other\n  layers:\n  - {participants: [alice, ghost], shift_length: 1y, start: soon, time_zone: Nowhere, restrictions: [{weekdays: [funday]}]}\n  overrides:\n  - {user: ghost, start: '2026-01-02T00:00', end: '2026-01-01T00:00'}\n- {name: empty, layers: []}\nescalation_policies:\n- {name: p, levels: [{targets: [{schedule: nope}]}]}\n",
         )
         .unwrap_err();
         let expected = [
             "users.0.time_zone: \"Mars/Base\" is not an IANA time zone",
-            "users.0.contact_methods.0: \"nobody\" is not an email address",
+            "users.0.contact_methods.0: \"nowhere\" is not an http(s) URL",
             "users.1.name: \"alice\" is used by an earlier user",
             "teams.0.members.0: no user is named \"zed\"",
             "schedules.0.team: no team is named \"other\"",
@@ -593,6 +608,7 @@ mod tests {
             "schedules.0.overrides.0.user: no user is named \"ghost\"",
             "schedules.0.overrides.0.end: must be after start",
             "schedules.1.layers: a schedule needs at least one layer",
+            "escalation_policies.0.levels.0.targets.0: no schedule is named \"nope\"",
         ];
         for e in expected {
             assert!(found.iter().any(|f| f == e), "missing {e:?} in {found:#?}");

@@ -10,7 +10,12 @@
 //! Domain rules only: no HTTP, no storage.
 
 pub mod directory;
+pub mod escalation;
 pub mod ical;
+pub mod link;
+pub mod message;
+pub mod page;
+pub mod pager;
 pub mod rotation;
 pub mod schedule;
 

@@ -22,6 +22,10 @@ pub struct ReceiverSpec {
     /// Generic webhooks.
     #[serde(default)]
     pub webhook_configs: Vec<WebhookSpec>,
+    /// An escalation policy: a firing group opens a page that follows
+    /// it (a nines extension to Alertmanager's receivers).
+    #[serde(default)]
+    pub escalation_policy: Option<String>,
 }
 
 /// `webhook_configs:` entry.

@@ -25,7 +25,9 @@ pub enum Scope {
     Ingest,
     /// Read: queries, series, labels, export, targets, /metrics.
     Read,
-    /// Administer: flush, backup, reload. Implies read and ingest.
+    /// Respond to pages: acknowledge and resolve them.
+    Respond,
+    /// Administer: flush, backup, reload. Implies the others.
     Admin,
 }
 
@@ -135,6 +137,9 @@ impl Auth {
 pub fn scope_of(method: &Method, route: &str) -> Option<Scope> {
     match route {
         "/-/healthy" | "/-/ready" => None,
+        // Signed links carry their own proof.
+        "/p/{id}/ack" => None,
+        r if r.starts_with("/api/v1/pages/") && method != Method::GET => Some(Scope::Respond),
         "/api/v1/write" | "/api/v1/import" | "/v1/metrics" | "/v2/enqueue" => Some(Scope::Ingest),
         r if r.starts_with("/api/v1/integrations/") => Some(Scope::Ingest),
         "/api/v1/heartbeats/{name}" => Some(Scope::Ingest),

@@ -24,6 +24,7 @@ mod metadata;
 mod notifications_api;
 pub mod oncall_api;
 mod otlp;
+mod pages_api;
 pub mod params;
 pub mod prompb;
 mod promql_api;
@@ -93,6 +94,8 @@ pub struct AppState {
     pub deliveries: Option<Arc<dyn nines_routing::delivery::DeliveryRepository>>,
     /// Users, teams and schedules; swapped on reload.
     pub oncall: oncall_api::SharedDirectory,
+    /// Pages and their escalation.
+    pub pager: Option<Arc<nines_oncall::pager::Pager>>,
 }
 
 impl AppState {
@@ -116,6 +119,7 @@ impl AppState {
             suppressor: None,
             deliveries: None,
             oncall: Arc::default(),
+            pager: None,
         }
     }
 }
@@ -150,6 +154,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/heartbeats/{name}", post(heartbeat_api::beat))
         .route("/api/v1/notifications", get(notifications_api::list))
         .route("/api/v1/oncall", get(oncall_api::who))
+        .route("/api/v1/pages", get(pages_api::list))
+        .route("/api/v1/pages/{id}", get(pages_api::show))
+        .route("/api/v1/pages/{id}/ack", post(pages_api::ack))
+        .route("/api/v1/pages/{id}/resolve", post(pages_api::resolve))
+        .route("/p/{id}/ack", get(pages_api::link_form).post(pages_api::link_ack))
         .route("/api/v1/schedules", get(oncall_api::list))
         .route("/api/v1/schedules/{name}/shifts", get(oncall_api::shifts))
         .route("/api/v1/schedules/{name}/calendar.ics", get(oncall_api::calendar))

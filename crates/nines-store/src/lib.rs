@@ -14,6 +14,7 @@ use rusqlite::Connection;
 mod alerting;
 mod gate;
 mod migrate;
+mod oncall;
 mod routing;
 mod slo;
 

@@ -170,6 +170,43 @@ pub const MIGRATIONS: &[Migration] = &[
         CREATE INDEX delivery_pending ON delivery (status, next_attempt_at);
     ",
     },
+    Migration {
+        version: 8,
+        name: "pages, their timelines, and the link key",
+        sql: "
+        CREATE TABLE page (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            policy TEXT NOT NULL,
+            receiver TEXT NOT NULL,
+            group_key TEXT NOT NULL,
+            summary TEXT NOT NULL,
+            alerts TEXT NOT NULL,
+            status TEXT NOT NULL,
+            level INTEGER NOT NULL,
+            round INTEGER NOT NULL,
+            next_at INTEGER,
+            created_at INTEGER NOT NULL,
+            acknowledged_at INTEGER,
+            acknowledged_by TEXT,
+            resolved_at INTEGER,
+            resolved_by TEXT,
+            updated_at INTEGER NOT NULL
+        );
+        CREATE INDEX page_open ON page (status) WHERE status != 'resolved';
+        CREATE TABLE page_event (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            page_id INTEGER NOT NULL REFERENCES page (id),
+            at INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            detail TEXT NOT NULL
+        );
+        CREATE INDEX page_event_page ON page_event (page_id, id);
+        CREATE TABLE secret (
+            name TEXT PRIMARY KEY,
+            value BLOB NOT NULL
+        ) WITHOUT ROWID;
+    ",
+    },
 ];
 
 /// The version a fully migrated store is at.

@@ -124,15 +124,13 @@ impl Store {
             .collect()
     }
 
-    fn enqueue_inner(&self, log: &LogEntry, deliveries: &[NewDelivery]) -> crate::Result<Vec<Delivery>> {
-        let set = |s: &BTreeSet<String>| serde_json::to_string(s).unwrap_or_else(|_| "[]".into());
-        let mut conn = self.conn.lock();
-        let tx = conn.transaction().map_err(|e| self.sqlite(e))?;
-        tx.execute(
-            "INSERT OR REPLACE INTO notify_log (group_key, receiver, firing, resolved, sent_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![log.group_key, log.receiver, set(&log.firing), set(&log.resolved), log.sent_at],
-        )
-        .map_err(|e| self.sqlite(e))?;
+    /// Stores `deliveries` as pending, due at their creation, inside the
+    /// caller's transaction.
+    pub(crate) fn insert_deliveries(
+        &self,
+        tx: &rusqlite::Transaction<'_>,
+        deliveries: &[NewDelivery],
+    ) -> crate::Result<Vec<Delivery>> {
         let mut out = Vec::with_capacity(deliveries.len());
         for d in deliveries {
             tx.execute(
@@ -158,6 +156,19 @@ impl Store {
                 updated_at: d.created_at,
             });
         }
+        Ok(out)
+    }
+
+    fn enqueue_inner(&self, log: &LogEntry, deliveries: &[NewDelivery]) -> crate::Result<Vec<Delivery>> {
+        let set = |s: &BTreeSet<String>| serde_json::to_string(s).unwrap_or_else(|_| "[]".into());
+        let mut conn = self.conn.lock();
+        let tx = conn.transaction().map_err(|e| self.sqlite(e))?;
+        tx.execute(
+            "INSERT OR REPLACE INTO notify_log (group_key, receiver, firing, resolved, sent_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![log.group_key, log.receiver, set(&log.firing), set(&log.resolved), log.sent_at],
+        )
+        .map_err(|e| self.sqlite(e))?;
+        let out = self.insert_deliveries(&tx, deliveries)?;
         tx.commit().map_err(|e| self.sqlite(e))?;
         Ok(out)
     }

@@ -7,6 +7,7 @@ mod heartbeat_task;
 mod maintenance_cli;
 mod notify_task;
 mod oncall_cli;
+mod page_cli;
 mod reload;
 mod rules_task;
 mod rules_test_cli;
@@ -124,6 +125,53 @@ enum OncallCommand {
         /// End of the period.
         #[arg(long)]
         end: Option<String>,
+        /// The server to ask.
+        #[arg(long, default_value = "http://127.0.0.1:9999")]
+        server: String,
+        /// `table` or `json` (the API's data).
+        #[arg(long, short, default_value = "table")]
+        output: targets::Output,
+    },
+}
+
+/// `nines page ...`
+#[derive(Debug, Subcommand)]
+enum PageCommand {
+    /// Pages, newest first.
+    List {
+        /// `open`, `triggered`, `acknowledged`, `resolved` or `all`.
+        #[arg(long, short, default_value = "open")]
+        status: String,
+        /// The server to ask.
+        #[arg(long, default_value = "http://127.0.0.1:9999")]
+        server: String,
+        /// `table` or `json` (the API's data).
+        #[arg(long, short, default_value = "table")]
+        output: targets::Output,
+    },
+    /// Acknowledge pages: escalation stops.
+    Ack {
+        /// Their ids.
+        #[arg(required = true)]
+        ids: Vec<i64>,
+        /// Who acknowledges (the token's name if not given).
+        #[arg(long)]
+        by: Option<String>,
+        /// The server to ask.
+        #[arg(long, default_value = "http://127.0.0.1:9999")]
+        server: String,
+        /// `table` or `json` (the API's data).
+        #[arg(long, short, default_value = "table")]
+        output: targets::Output,
+    },
+    /// Resolve pages by hand.
+    Resolve {
+        /// Their ids.
+        #[arg(required = true)]
+        ids: Vec<i64>,
+        /// Who resolves (the token's name if not given).
+        #[arg(long)]
+        by: Option<String>,
         /// The server to ask.
         #[arg(long, default_value = "http://127.0.0.1:9999")]
         server: String,
@@ -305,6 +353,9 @@ enum Command {
     /// On-call schedules: who is on call, and when.
     #[command(subcommand)]
     Oncall(OncallCommand),
+    /// Pages: alerts escalating to people until someone acknowledges.
+    #[command(subcommand)]
+    Page(PageCommand),
     /// Run the server: ingestion, storage and the HTTP API.
     Serve {
         /// Configuration file (YAML). Without one, defaults apply.
@@ -436,6 +487,21 @@ fn main() -> ExitCode {
                 output,
             } => silence_cli::list(&server, expired, output, c),
             SilenceCommand::Expire { ids, server } => silence_cli::expire(&server, &ids, c),
+        }),
+        Command::Page(cmd) => with_client(&cli.token, &cli.ca_file, |c| match cmd {
+            PageCommand::List { status, server, output } => page_cli::list(&server, &status, output, c),
+            PageCommand::Ack {
+                ids,
+                by,
+                server,
+                output,
+            } => page_cli::respond(&server, "ack", &ids, by.as_deref(), output, c),
+            PageCommand::Resolve {
+                ids,
+                by,
+                server,
+                output,
+            } => page_cli::respond(&server, "resolve", &ids, by.as_deref(), output, c),
         }),
         Command::Oncall(cmd) => with_client(&cli.token, &cli.ca_file, |c| match cmd {
             OncallCommand::Who {

@@ -14,6 +14,8 @@ use nines_alerting::alert::AlertState;
 use nines_alerting::inbound::{labels_key, InboundStatus};
 use nines_alerting::manager::RuleManager;
 use nines_clock::SharedClock;
+use nines_oncall::page::PageAlert;
+use nines_oncall::pager::{GroupNotice, Pager};
 use nines_routing::delivery::{after_attempt, Delivery, DeliveryRepository, Outcome};
 use nines_routing::dispatch::{Dispatcher, RoutableAlert};
 use nines_routing::receiver::deliveries;
@@ -98,7 +100,8 @@ pub struct NotifyRunner {
     routing: Mutex<Option<Routing>>,
     /// Alerts changed: dispatch now.
     pub alerts_changed: Arc<Notify>,
-    queued: Notify,
+    queued: Arc<Notify>,
+    pager: Arc<Pager>,
     http: reqwest::Client,
     in_flight: Mutex<HashSet<i64>>,
 }
@@ -111,6 +114,8 @@ impl NotifyRunner {
         suppressor: Arc<Suppressor>,
         clock: SharedClock,
         alerts_changed: Arc<Notify>,
+        pager: Arc<Pager>,
+        queued: Arc<Notify>,
     ) -> Result<Self, String> {
         // reqwest is built without a default TLS provider; another caller
         // may have installed it already, which is what the error means.
@@ -129,7 +134,8 @@ impl NotifyRunner {
             clock,
             routing: Mutex::new(None),
             alerts_changed,
-            queued: Notify::new(),
+            queued,
+            pager,
             http,
             in_flight: Mutex::new(HashSet::new()),
         })
@@ -139,6 +145,8 @@ impl NotifyRunner {
     /// read the first time). Groups survive a reload when their route
     /// keeps its settings.
     pub fn configure(&self, config: &Config) -> Result<(), String> {
+        self.pager
+            .configure(config.oncall_loaded.clone(), config.server.external_url());
         let mut routing = self.routing.lock();
         let Some(loaded) = config.routing_loaded.clone() else {
             *routing = None;
@@ -173,7 +181,8 @@ impl NotifyRunner {
     fn dispatch_once(&self, now: i64) -> Result<Option<i64>, String> {
         let mut guard = self.routing.lock();
         let Some(routing) = guard.as_mut() else {
-            return Ok(None);
+            // Pages opened under an earlier config still escalate.
+            return self.pager.tick(now).map_err(|e| format!("escalating pages: {e}"));
         };
         let mut alerts = self.feed.alerts(now)?;
         let firing: Vec<usize> = (0..alerts.len()).filter(|&i| !alerts[i].resolved(now)).collect();
@@ -196,6 +205,28 @@ impl NotifyRunner {
             let Some(receiver) = routing.loaded.receivers.get(&n.receiver) else {
                 continue;
             };
+            // The page first: if the log below fails, the next flush
+            // finds the page open and does not open another.
+            if let Some(policy) = &receiver.escalation_policy {
+                let firing = n
+                    .alerts
+                    .iter()
+                    .filter(|a| !a.resolved(now))
+                    .map(|a| PageAlert {
+                        labels: a.labels.clone(),
+                        annotations: a.annotations.clone(),
+                        starts_at: a.starts_at,
+                        source: a.source.clone(),
+                    })
+                    .collect();
+                let notice = GroupNotice {
+                    receiver: &n.receiver,
+                    policy,
+                    group_key: &n.group_key,
+                    firing,
+                };
+                self.pager.on_group(notice, now).map_err(|e| format!("paging: {e}"))?;
+            }
             let ds = deliveries(receiver, &n, &routing.external_url, now);
             // Stored first: if this fails, the log is not updated either
             // and the next flush decides again.
@@ -208,7 +239,8 @@ impl NotifyRunner {
         if queued {
             self.queued.notify_one();
         }
-        Ok(routing.dispatcher.next_due())
+        let next_step = self.pager.tick(now).map_err(|e| format!("escalating pages: {e}"))?;
+        Ok([routing.dispatcher.next_due(), next_step].into_iter().flatten().min())
     }
 
     /// Dispatches whenever alerts change, a group is due, or a second

@@ -209,6 +209,18 @@ async fn serve(
     };
 
     let alerts_changed = Arc::new(tokio::sync::Notify::new());
+    let queued = Arc::new(tokio::sync::Notify::new());
+    let pager = {
+        let repo: Arc<dyn nines_oncall::page::PageRepository> = store.clone();
+        let wake = queued.clone();
+        let pager = tokio::task::spawn_blocking(move || {
+            nines_oncall::pager::Pager::load(repo, Box::new(move || wake.notify_one()))
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("loading pages: {e}"))?;
+        Arc::new(pager)
+    };
     rules_runner.notify_changes_to(alerts_changed.clone());
     inbound.notify_changes_to(alerts_changed.clone());
     let notify = Arc::new(crate::notify_task::NotifyRunner::new(
@@ -221,6 +233,8 @@ async fn serve(
         suppressor.clone(),
         nines_clock::system(),
         alerts_changed,
+        pager.clone(),
+        queued,
     )?);
     {
         let configured = notify.clone();
@@ -317,6 +331,7 @@ async fn serve(
         suppressor: Some(suppressor),
         deliveries: Some(store.clone()),
         oncall,
+        pager: Some(pager),
     });
     let opts = ServeOptions {
         tls,

@@ -22,7 +22,8 @@ pub struct AuthConfig {
 pub struct TokenConfig {
     /// Who holds it (shown in errors and logs, never the token).
     pub name: String,
-    /// What it may do: `ingest`, `read`, `admin` (admin implies the others).
+    /// What it may do: `ingest`, `read`, `respond`, `admin` (admin implies
+    /// the others).
     pub scopes: Vec<Scope>,
     /// Hex SHA-256 of the token (`printf %s "$TOKEN" | sha256sum`).
     pub sha256: Option<String>,
@@ -74,7 +75,10 @@ impl AuthConfig {
                 out.push((at("name"), format!("{:?} is used by an earlier token", t.name)));
             }
             if t.scopes.is_empty() {
-                out.push((at("scopes"), "must list at least one of ingest, read, admin".into()));
+                out.push((
+                    at("scopes"),
+                    "must list at least one of ingest, read, respond, admin".into(),
+                ));
             }
             if let Err(e) = t.resolve() {
                 out.push((vec![Key::from("auth"), Key::from("tokens"), Key::Index(i)], e));

@@ -70,6 +70,8 @@ pub struct Config {
     pub teams: Vec<nines_oncall::directory::TeamSpec>,
     /// On-call schedules: layers of rotations, with overrides.
     pub schedules: Vec<nines_oncall::directory::ScheduleSpec>,
+    /// Who a page notifies, level by level.
+    pub escalation_policies: Vec<nines_oncall::escalation::PolicySpec>,
     /// Users, teams and schedules, validated.
     #[serde(skip)]
     pub oncall_loaded: std::sync::Arc<nines_oncall::Directory>,
@@ -446,7 +448,12 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, Vec<Problem>> {
         Ok(loaded) => config.routing_loaded = loaded,
         Err(found) => problems.extend(found.into_iter().map(at_key)),
     }
-    match nines_oncall::Directory::build(&config.users, &config.teams, &config.schedules) {
+    match nines_oncall::Directory::build(
+        &config.users,
+        &config.teams,
+        &config.schedules,
+        &config.escalation_policies,
+    ) {
         Ok(dir) => config.oncall_loaded = std::sync::Arc::new(dir),
         Err(found) => problems.extend(
             found

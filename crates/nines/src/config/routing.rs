@@ -57,6 +57,14 @@ pub(super) fn route_tree(c: &super::Config) -> Result<Option<RoutingLoaded>, Vec
     let mut receivers = std::collections::HashMap::new();
     for (i, r) in c.receivers.iter().enumerate() {
         problems.extend(r.validate().into_iter().map(|(p, m)| (keys("receivers", i, p), m)));
+        if let Some(policy) = &r.escalation_policy {
+            if !c.escalation_policies.iter().any(|p| &p.name == policy) {
+                problems.push((
+                    keys("receivers", i, vec![PathPart::Field("escalation_policy")]),
+                    format!("no escalation policy is named {policy:?}"),
+                ));
+            }
+        }
         if receivers.insert(r.name.clone(), r.clone()).is_some() {
             problems.push((
                 keys("receivers", i, vec![PathPart::Field("name")]),

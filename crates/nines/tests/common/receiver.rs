@@ -6,9 +6,14 @@ use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+type Taken = (std::time::Instant, String, serde_json::Value);
+
 pub struct Receiver {
+    /// `http://127.0.0.1:PORT/hook`.
     pub url: String,
-    received: Arc<Mutex<Vec<(std::time::Instant, serde_json::Value)>>>,
+    /// `http://127.0.0.1:PORT`: any path under it is taken too.
+    pub base: String,
+    received: Arc<Mutex<Vec<Taken>>>,
     failures_left: Arc<AtomicUsize>,
     pub refused: Arc<AtomicUsize>,
 }
@@ -16,8 +21,9 @@ pub struct Receiver {
 impl Receiver {
     pub fn start() -> Receiver {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind receiver");
-        let url = format!("http://{}/hook", listener.local_addr().unwrap());
-        let received: Arc<Mutex<Vec<(std::time::Instant, serde_json::Value)>>> = Arc::default();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let url = format!("{base}/hook");
+        let received: Arc<Mutex<Vec<Taken>>> = Arc::default();
         let failures_left = Arc::new(AtomicUsize::new(0));
         let refused = Arc::new(AtomicUsize::new(0));
         let (r, f, n) = (received.clone(), failures_left.clone(), refused.clone());
@@ -56,7 +62,8 @@ impl Receiver {
                             "500 Internal Server Error"
                         } else {
                             let json = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
-                            r.lock().unwrap().push((std::time::Instant::now(), json));
+                            let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
+                            r.lock().unwrap().push((std::time::Instant::now(), path, json));
                             "200 OK"
                         };
                         let mut out = &conn;
@@ -67,6 +74,7 @@ impl Receiver {
         });
         Receiver {
             url,
+            base,
             received,
             failures_left,
             refused,
@@ -80,11 +88,26 @@ impl Receiver {
 
     /// Every body taken, in order.
     pub fn bodies(&self) -> Vec<serde_json::Value> {
-        self.received.lock().unwrap().iter().map(|(_, b)| b.clone()).collect()
+        self.received
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, _, b)| b.clone())
+            .collect()
+    }
+
+    /// Every body posted to `path`, in order.
+    pub fn bodies_to(&self, path: &str) -> Vec<serde_json::Value> {
+        let taken = self.received.lock().unwrap();
+        taken
+            .iter()
+            .filter(|(_, p, _)| p == path)
+            .map(|(_, _, b)| b.clone())
+            .collect()
     }
 
     /// When each body was taken.
     pub fn times(&self) -> Vec<std::time::Instant> {
-        self.received.lock().unwrap().iter().map(|(t, _)| *t).collect()
+        self.received.lock().unwrap().iter().map(|(t, _, _)| *t).collect()
     }
 }
