@@ -13,6 +13,7 @@ pub mod directory;
 pub mod escalation;
 pub mod ical;
 pub mod link;
+pub mod load;
 pub mod message;
 pub mod page;
 pub mod pager;

@@ -103,6 +103,18 @@ pub struct PageEvent {
     pub kind: String,
     /// What happened, for people.
     pub detail: String,
+    /// Who a `notified` event reached (empty for other kinds).
+    pub recipients: Vec<Recipient>,
+}
+
+/// One person a page notified.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Recipient {
+    /// The user's name.
+    pub user: String,
+    /// The schedule that put them there, if one did.
+    pub on_call_for: Option<String>,
 }
 
 /// Makes a step's deliveries for a page that has its id.
@@ -128,6 +140,8 @@ pub trait PageRepository: Send + Sync {
     fn page(&self, id: i64) -> RepoResult<Option<Page>>;
     /// A page's timeline, oldest first.
     fn page_events(&self, id: i64) -> RepoResult<Vec<PageEvent>>;
+    /// Pages opened in `[from, to)` with their timelines, oldest first.
+    fn page_history(&self, from: i64, to: i64) -> RepoResult<Vec<(Page, Vec<PageEvent>)>>;
     /// The key that signs ack links: made once, then kept.
     fn link_key(&self) -> RepoResult<[u8; 32]>;
 }
@@ -168,6 +182,14 @@ pub mod contract {
             at,
             kind: kind.into(),
             detail: format!("{kind} at {at}"),
+            recipients: if kind == "notified" {
+                vec![Recipient {
+                    user: "alice".into(),
+                    on_call_for: Some("primary".into()),
+                }]
+            } else {
+                Vec::new()
+            },
         }
     }
 
@@ -182,12 +204,16 @@ pub mod contract {
             created_at: 1_000,
         };
         let (first, ds) = repo
-            .save_page(&page("g1", 1_000), &[event("triggered", 1_000)], &|p: &Page| {
-                vec![NewDelivery {
-                    group_key: format!("page:{}", p.id),
-                    ..hook.clone()
-                }]
-            })
+            .save_page(
+                &page("g1", 1_000),
+                &[event("triggered", 1_000), event("notified", 1_000)],
+                &|p: &Page| {
+                    vec![NewDelivery {
+                        group_key: format!("page:{}", p.id),
+                        ..hook.clone()
+                    }]
+                },
+            )
             .expect("save");
         assert!(first.id > 0);
         assert_eq!(ds.len(), 1);
@@ -224,8 +250,19 @@ pub mod contract {
 
         let events = repo.page_events(first.id).expect("events");
         let kinds: Vec<_> = events.iter().map(|e| e.kind.as_str()).collect();
-        assert_eq!(kinds, vec!["triggered", "acknowledged"]);
+        assert_eq!(kinds, vec!["triggered", "notified", "acknowledged"]);
         assert!(events.iter().all(|e| e.page_id == first.id));
+        assert_eq!(events[1].recipients, event("notified", 0).recipients);
+
+        let history = repo.page_history(1_000, 2_000).expect("history");
+        assert_eq!(history.len(), 1);
+        assert_eq!(history[0].0.id, first.id);
+        assert_eq!(history[0].1, events);
+        let both = repo.page_history(0, 10_000).expect("history");
+        assert_eq!(
+            both.iter().map(|(p, _)| p.id).collect::<Vec<_>>(),
+            vec![first.id, second.id]
+        );
 
         let key = repo.link_key().expect("key");
         assert_eq!(repo.link_key().expect("key"), key);
@@ -323,6 +360,19 @@ impl PageRepository for MemPageRepository {
             .iter()
             .filter(|e| e.page_id == id)
             .cloned()
+            .collect())
+    }
+
+    fn page_history(&self, from: i64, to: i64) -> RepoResult<Vec<(Page, Vec<PageEvent>)>> {
+        let state = self.state.lock();
+        Ok(state
+            .pages
+            .values()
+            .filter(|p| from <= p.created_at && p.created_at < to)
+            .map(|p| {
+                let events = state.events.iter().filter(|e| e.page_id == p.id).cloned().collect();
+                (p.clone(), events)
+            })
             .collect())
     }
 

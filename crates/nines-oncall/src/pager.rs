@@ -18,7 +18,7 @@ use crate::directory::User;
 use crate::escalation::Target;
 use crate::link::LinkSigner;
 use crate::message::Message;
-use crate::page::{nothing, Page, PageAlert, PageEvent, PageRepository, PageStatus, Render};
+use crate::page::{nothing, Page, PageAlert, PageEvent, PageRepository, PageStatus, Recipient, Render};
 use crate::Directory;
 
 /// Why a page operation failed.
@@ -67,6 +67,7 @@ fn event(page_id: i64, at: i64, kind: &str, detail: String) -> PageEvent {
         at,
         kind: kind.into(),
         detail,
+        recipients: Vec::new(),
     }
 }
 
@@ -185,7 +186,15 @@ impl Pager {
             people.push((user.clone(), on_call_for));
         }
         let detail = format!("level {}: {}", page.level + 1, notes.join(", "));
-        (people, event(page.id, now, "notified", detail))
+        let mut notified = event(page.id, now, "notified", detail);
+        notified.recipients = people
+            .iter()
+            .map(|(u, on_call_for)| Recipient {
+                user: u.name.clone(),
+                on_call_for: on_call_for.clone(),
+            })
+            .collect();
+        (people, notified)
     }
 
     /// What reaches `people` about `page`.
@@ -396,6 +405,11 @@ impl Pager {
     pub fn get(&self, id: i64) -> Result<(Page, Vec<PageEvent>), PageError> {
         let page = self.repo.page(id)?.ok_or(PageError::NotFound(id))?;
         Ok((page, self.repo.page_events(id)?))
+    }
+
+    /// Pages opened in `[from, to)` with their timelines.
+    pub fn history(&self, from: i64, to: i64) -> Result<Vec<(Page, Vec<PageEvent>)>, PageError> {
+        Ok(self.repo.page_history(from, to)?)
     }
 
     /// When the next step is due.

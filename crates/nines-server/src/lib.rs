@@ -154,6 +154,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/heartbeats/{name}", post(heartbeat_api::beat))
         .route("/api/v1/notifications", get(notifications_api::list))
         .route("/api/v1/oncall", get(oncall_api::who))
+        .route("/api/v1/oncall/load", get(oncall_api::load))
         .route("/api/v1/pages", get(pages_api::list))
         .route("/api/v1/pages/{id}", get(pages_api::show))
         .route("/api/v1/pages/{id}/ack", post(pages_api::ack))

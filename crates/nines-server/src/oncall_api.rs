@@ -180,3 +180,58 @@ pub async fn calendar(
     )
         .into_response())
 }
+
+/// `GET /api/v1/oncall/load[?start=T][&end=T]`: by default the last 28
+/// days.
+pub async fn load(
+    State(state): State<AppState>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let pager = state
+        .pager
+        .clone()
+        .ok_or_else(|| ApiError::unavailable("on-call load needs the state store (a data directory)"))?;
+    let now = state.clock.now_millis();
+    let end = time(&params, "end", now)?;
+    let start = time(&params, "start", end - 28 * DAY_MS)?;
+    if end <= start {
+        return Err(ApiError::bad_data("the end must be after the start"));
+    }
+    let dir = directory(&state);
+    let history = tokio::task::spawn_blocking(move || pager.history(start, end))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(|e| ApiError::unavailable(e.to_string()))?;
+    let load = nines_oncall::load::load(&dir, &history, start, end).map_err(oncall_error)?;
+    let max = nines_oncall::load::MAX_PAGES_PER_SHIFT;
+    let (from_h, to_h) = nines_oncall::load::BUSINESS_HOURS;
+    Ok(success(
+        json!({
+            "start": rfc3339(start),
+            "end": rfc3339(end),
+            "guidance": {
+                "maxPagesPerShift": max,
+                "businessHours": format!("Monday to Friday, {from_h:02}:00 to {to_h:02}:00 in each person's time zone"),
+            },
+            "people": load.people.iter().map(|p| json!({
+                "user": user_json(&dir, &p.user),
+                "pages": p.pages,
+                "pagesPerWeek": (p.pages_per_week * 100.0).round() / 100.0,
+                "outOfHours": p.out_of_hours,
+                "acknowledged": p.acknowledged,
+                "medianTimeToAckSeconds": p.median_time_to_ack_ms.map(|ms| ms as f64 / 1000.0),
+            })).collect::<Vec<_>>(),
+            "shifts": load.shifts.iter().map(|s| json!({
+                "schedule": s.schedule,
+                "user": s.user,
+                "start": rfc3339(s.start_ms),
+                "end": rfc3339(s.end_ms),
+                "pages": s.pages,
+                "overGuidance": s.pages > max,
+            })).collect::<Vec<_>>(),
+            "shiftsTotal": load.shifts_total,
+            "shiftsOverGuidance": load.over_guidance().count(),
+        }),
+        Vec::new(),
+    ))
+}

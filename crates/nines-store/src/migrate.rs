@@ -198,9 +198,11 @@ pub const MIGRATIONS: &[Migration] = &[
             page_id INTEGER NOT NULL REFERENCES page (id),
             at INTEGER NOT NULL,
             kind TEXT NOT NULL,
-            detail TEXT NOT NULL
+            detail TEXT NOT NULL,
+            recipients TEXT NOT NULL
         );
         CREATE INDEX page_event_page ON page_event (page_id, id);
+        CREATE INDEX page_created ON page (created_at);
         CREATE TABLE secret (
             name TEXT PRIMARY KEY,
             value BLOB NOT NULL

@@ -115,9 +115,11 @@ impl Store {
             .map_err(|e| self.sqlite(e))?;
         }
         for e in events {
+            let recipients = serde_json::to_string(&e.recipients)
+                .map_err(|err| self.corrupt("page_event.recipients", err.to_string()))?;
             tx.execute(
-                "INSERT INTO page_event (page_id, at, kind, detail) VALUES (?1, ?2, ?3, ?4)",
-                params![saved.id, e.at, e.kind, e.detail],
+                "INSERT INTO page_event (page_id, at, kind, detail, recipients) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![saved.id, e.at, e.kind, e.detail, recipients],
             )
             .map_err(|e| self.sqlite(e))?;
         }
@@ -126,24 +128,61 @@ impl Store {
         Ok((saved, deliveries))
     }
 
-    fn page_events_inner(&self, id: i64) -> crate::Result<Vec<PageEvent>> {
+    /// Events of pages with ids in `[first, last]`, by page then order.
+    fn page_events_inner(&self, first: i64, last: i64) -> crate::Result<Vec<PageEvent>> {
         let conn = self.conn.lock();
         let mut stmt = conn
-            .prepare("SELECT page_id, at, kind, detail FROM page_event WHERE page_id = ?1 ORDER BY id")
+            .prepare(
+                "SELECT page_id, at, kind, detail, recipients FROM page_event
+                 WHERE page_id BETWEEN ?1 AND ?2 ORDER BY page_id, id",
+            )
             .map_err(|e| self.sqlite(e))?;
-        let rows = stmt
-            .query_map([id], |r| {
-                Ok(PageEvent {
-                    page_id: r.get(0)?,
-                    at: r.get(1)?,
-                    kind: r.get(2)?,
-                    detail: r.get(3)?,
-                })
+        let rows: Vec<(PageEvent, String)> = stmt
+            .query_map([first, last], |r| {
+                Ok((
+                    PageEvent {
+                        page_id: r.get(0)?,
+                        at: r.get(1)?,
+                        kind: r.get(2)?,
+                        detail: r.get(3)?,
+                        recipients: Vec::new(),
+                    },
+                    r.get(4)?,
+                ))
             })
             .map_err(|e| self.sqlite(e))?
             .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(|e| self.sqlite(e));
-        rows
+            .map_err(|e| self.sqlite(e))?;
+        rows.into_iter()
+            .map(|(mut e, recipients)| {
+                e.recipients = serde_json::from_str(&recipients)
+                    .map_err(|err| self.corrupt("page_event.recipients", err.to_string()))?;
+                Ok(e)
+            })
+            .collect()
+    }
+
+    fn page_history_inner(&self, from: i64, to: i64) -> crate::Result<Vec<(Page, Vec<PageEvent>)>> {
+        let pages = {
+            let mut all = self.page_query("WHERE created_at >= ?1 ORDER BY id", from)?;
+            all.retain(|p| p.created_at < to);
+            all
+        };
+        let (Some(first), Some(last)) = (pages.first().map(|p| p.id), pages.last().map(|p| p.id)) else {
+            return Ok(Vec::new());
+        };
+        let mut events = self.page_events_inner(first, last)?.into_iter().peekable();
+        let mut out = Vec::with_capacity(pages.len());
+        for page in pages {
+            let mut mine = Vec::new();
+            while let Some(e) = events.next_if(|e| e.page_id <= page.id) {
+                if e.page_id == page.id {
+                    mine.push(e);
+                }
+            }
+            out.push((page, mine));
+        }
+        Ok(out)
     }
 
     fn link_key_inner(&self) -> crate::Result<[u8; 32]> {
@@ -185,7 +224,11 @@ impl PageRepository for Store {
     }
 
     fn page_events(&self, id: i64) -> RepoResult<Vec<PageEvent>> {
-        self.page_events_inner(id).map_err(alert_repo_error)
+        self.page_events_inner(id, id).map_err(alert_repo_error)
+    }
+
+    fn page_history(&self, from: i64, to: i64) -> RepoResult<Vec<(Page, Vec<PageEvent>)>> {
+        self.page_history_inner(from, to).map_err(alert_repo_error)
     }
 
     fn link_key(&self) -> RepoResult<[u8; 32]> {

@@ -114,6 +114,22 @@ enum OncallCommand {
         #[arg(long, short, default_value = "table")]
         output: targets::Output,
     },
+    /// Pages per person and per shift, out-of-hours pages and time to
+    /// ack over a period (default: the last 28 days).
+    Load {
+        /// Start of the period (RFC 3339 or Unix seconds).
+        #[arg(long)]
+        start: Option<String>,
+        /// End of the period.
+        #[arg(long)]
+        end: Option<String>,
+        /// The server to ask.
+        #[arg(long, default_value = "http://127.0.0.1:9999")]
+        server: String,
+        /// `table` or `json` (the API's data).
+        #[arg(long, short, default_value = "table")]
+        output: targets::Output,
+    },
     /// The shifts of a schedule over a period (default: the next 7 days).
     Shifts {
         /// The schedule.
@@ -517,6 +533,12 @@ fn main() -> ExitCode {
                 server,
                 output,
             } => oncall_cli::shifts(&server, &schedule, start.as_deref(), end.as_deref(), output, c),
+            OncallCommand::Load {
+                start,
+                end,
+                server,
+                output,
+            } => oncall_cli::load(&server, start.as_deref(), end.as_deref(), output, c),
         }),
         Command::Targets { server, job, output } => with_client(&cli.token, &cli.ca_file, |c| {
             targets::run(&server, job.as_deref(), output, c)

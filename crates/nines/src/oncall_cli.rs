@@ -1,5 +1,6 @@
-//! `nines oncall who|shifts`: who is on call on a running server, and the
-//! shifts of a period, with times shown on the schedule's wall clock.
+//! `nines oncall who|shifts|load`: who is on call on a running server,
+//! the shifts of a period with times on the schedule's wall clock, and
+//! the on-call load of a period.
 
 use std::process::ExitCode;
 
@@ -102,5 +103,75 @@ pub fn shifts(
             rows.push([local(&s["start"], tz), local(&s["end"], tz), who_is(&s["user"]), by]);
         }
         render_table(&rows)
+    })
+}
+
+/// `nines oncall load [--start T] [--end T]`.
+pub fn load(server: &str, start: Option<&str>, end: Option<&str>, output: Output, client: &Client) -> ExitCode {
+    let mut query = Vec::new();
+    if let Some(s) = start {
+        query.push(("start", s));
+    }
+    if let Some(e) = end {
+        query.push(("end", e));
+    }
+    let result = client.get_json("oncall load", &url(server, "/api/v1/oncall/load"), &query);
+    report(result, output, |data| {
+        let text = |v: &Value| match v {
+            Value::Null => "-".to_string(),
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        let mut rows = vec![[
+            "PERSON".to_string(),
+            "PAGES".into(),
+            "PER WEEK".into(),
+            "OUT OF HOURS".into(),
+            "ACKED".into(),
+            "MEDIAN TO ACK (s)".into(),
+        ]];
+        for p in data["people"].as_array().into_iter().flatten() {
+            rows.push([
+                who_is(&p["user"]),
+                text(&p["pages"]),
+                text(&p["pagesPerWeek"]),
+                text(&p["outOfHours"]),
+                text(&p["acknowledged"]),
+                text(&p["medianTimeToAckSeconds"]),
+            ]);
+        }
+        let mut out = format!("{} to {}\n", text(&data["start"]), text(&data["end"]));
+        out.push_str(&render_table(&rows));
+        out.push_str(&format!(
+            "\n{} of {} shifts had more than {} pages\n",
+            text(&data["shiftsOverGuidance"]),
+            text(&data["shiftsTotal"]),
+            text(&data["guidance"]["maxPagesPerShift"]),
+        ));
+        let mut over = vec![[
+            "SCHEDULE".to_string(),
+            "ON CALL".into(),
+            "START".into(),
+            "END".into(),
+            "PAGES".into(),
+        ]];
+        for s in data["shifts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|s| s["overGuidance"] == true)
+        {
+            over.push([
+                text(&s["schedule"]),
+                text(&s["user"]),
+                text(&s["start"]),
+                text(&s["end"]),
+                text(&s["pages"]),
+            ]);
+        }
+        if over.len() > 1 {
+            out.push_str(&render_table(&over));
+        }
+        out
     })
 }

@@ -221,6 +221,38 @@ fn a_bad_metric_pages_the_person_on_call_escalates_stops_on_ack_and_closes_on_re
     assert_eq!(s.post("/api/v1/pages/x/ack", "application/json", b"").0, 400);
     assert_eq!(s.get("/api/v1/pages?status=sleepy").0, 400);
     assert_eq!(page(&s, id)["status"], "resolved");
+
+    // The load: alice and the lead were each paged once; the page reached
+    // alice through her shift, and the lead's ack counts for both.
+    let load = json(&s, "/api/v1/oncall/load")["data"].clone();
+    let people: Vec<(String, i64, i64)> = load["people"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["user"]["name"].as_str().unwrap().to_string(),
+                p["pages"].as_i64().unwrap(),
+                p["acknowledged"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        people,
+        [("alice".to_string(), 1, 1), ("lead".to_string(), 1, 1)],
+        "{load}"
+    );
+    assert_eq!(load["shifts"][0]["user"], "alice", "{load}");
+    assert_eq!(load["shifts"][0]["pages"], 1);
+    assert_eq!(load["shifts"][0]["overGuidance"], false);
+    assert_eq!(load["guidance"]["maxPagesPerShift"], 2);
+    let (ok, out) = s.cli(&["oncall", "load"]);
+    assert!(ok && out.contains("alice") && out.contains("0 of "), "{out}");
+    assert_eq!(
+        s.get("/api/v1/oncall/load?start=2026-01-02T00:00:00Z&end=2026-01-01T00:00:00Z")
+            .0,
+        400
+    );
 }
 
 #[test]
