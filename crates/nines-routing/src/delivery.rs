@@ -116,13 +116,23 @@ pub fn after_attempt(mut d: Delivery, outcome: Outcome, now: i64) -> Delivery {
     d
 }
 
+/// A notification log entry with the deliveries it decided.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Queued {
+    /// What the receiver will have heard.
+    pub log: LogEntry,
+    /// What is sent.
+    pub deliveries: Vec<NewDelivery>,
+}
+
 /// Where the notification log and deliveries are kept.
 pub trait DeliveryRepository: Send + Sync {
     /// The notification log.
     fn notify_log(&self) -> RepoResult<Vec<LogEntry>>;
-    /// Records a log entry and stores its deliveries (pending, due at
-    /// their creation) in one durable step.
-    fn enqueue(&self, log: &LogEntry, deliveries: &[NewDelivery]) -> RepoResult<Vec<Delivery>>;
+    /// Records log entries and stores their deliveries (pending, due at
+    /// their creation), all in one durable step: a flush of many groups
+    /// costs one commit.
+    fn enqueue(&self, batch: &[Queued]) -> RepoResult<Vec<Delivery>>;
     /// Every pending delivery, oldest first.
     fn pending_deliveries(&self) -> RepoResult<Vec<Delivery>>;
     /// Stores a delivery's state after an attempt.
@@ -142,25 +152,27 @@ impl DeliveryRepository for MemDeliveryRepository {
         Ok(self.state.lock().0.clone())
     }
 
-    fn enqueue(&self, log: &LogEntry, deliveries: &[NewDelivery]) -> RepoResult<Vec<Delivery>> {
+    fn enqueue(&self, batch: &[Queued]) -> RepoResult<Vec<Delivery>> {
         let mut state = self.state.lock();
-        state
-            .0
-            .retain(|e| !(e.group_key == log.group_key && e.receiver == log.receiver));
-        state.0.push(log.clone());
         let mut out = Vec::new();
-        for d in deliveries {
-            let stored = Delivery {
-                id: state.1.len() as i64 + 1,
-                request: d.clone(),
-                status: DeliveryStatus::Pending,
-                attempts: 0,
-                next_attempt_at: d.created_at,
-                last_error: None,
-                updated_at: d.created_at,
-            };
-            state.1.push(stored.clone());
-            out.push(stored);
+        for Queued { log, deliveries } in batch {
+            state
+                .0
+                .retain(|e| !(e.group_key == log.group_key && e.receiver == log.receiver));
+            state.0.push(log.clone());
+            for d in deliveries {
+                let stored = Delivery {
+                    id: state.1.len() as i64 + 1,
+                    request: d.clone(),
+                    status: DeliveryStatus::Pending,
+                    attempts: 0,
+                    next_attempt_at: d.created_at,
+                    last_error: None,
+                    updated_at: d.created_at,
+                };
+                state.1.push(stored.clone());
+                out.push(stored);
+            }
         }
         Ok(out)
     }
@@ -217,11 +229,12 @@ pub mod contract {
 
     /// Runs every check against a fresh repository.
     pub fn run_all(repo: &dyn DeliveryRepository) {
+        let queued = |log: LogEntry, deliveries: Vec<NewDelivery>| Queued { log, deliveries };
         let first = repo
-            .enqueue(
-                &entry("g1", &["a"], 1_000),
-                &[delivery("g1", 1_000), delivery("g1", 1_000)],
-            )
+            .enqueue(&[queued(
+                entry("g1", &["a"], 1_000),
+                vec![delivery("g1", 1_000), delivery("g1", 1_000)],
+            )])
             .expect("enqueue");
         assert_eq!(first.len(), 2);
         assert_ne!(first[0].id, first[1].id);
@@ -229,9 +242,13 @@ pub mod contract {
         assert_eq!(first[0].next_attempt_at, 1_000);
         assert_eq!(first[0].request, delivery("g1", 1_000));
         // A later entry for the same group and receiver replaces it.
-        repo.enqueue(&entry("g1", &["a", "b"], 2_000), &[]).expect("enqueue");
-        repo.enqueue(&entry("g2", &["c"], 3_000), &[delivery("g2", 3_000)])
+        let both = repo
+            .enqueue(&[
+                queued(entry("g1", &["a", "b"], 2_000), vec![]),
+                queued(entry("g2", &["c"], 3_000), vec![delivery("g2", 3_000)]),
+            ])
             .expect("enqueue");
+        assert_eq!(both.len(), 1);
         let mut log = repo.notify_log().expect("log");
         log.sort_by(|a, b| a.group_key.cmp(&b.group_key));
         assert_eq!(log, vec![entry("g1", &["a", "b"], 2_000), entry("g2", &["c"], 3_000)]);

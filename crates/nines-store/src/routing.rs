@@ -5,7 +5,7 @@
 use nines_alerting::repo::RepoResult;
 use std::collections::BTreeSet;
 
-use nines_routing::delivery::{Delivery, DeliveryRepository, DeliveryStatus, NewDelivery};
+use nines_routing::delivery::{Delivery, DeliveryRepository, DeliveryStatus, NewDelivery, Queued};
 use nines_routing::dispatch::LogEntry;
 use nines_routing::matchers::{format_matchers, parse_matchers};
 use nines_routing::silence::{Silence, SilenceRepository};
@@ -159,16 +159,19 @@ impl Store {
         Ok(out)
     }
 
-    fn enqueue_inner(&self, log: &LogEntry, deliveries: &[NewDelivery]) -> crate::Result<Vec<Delivery>> {
+    fn enqueue_inner(&self, batch: &[Queued]) -> crate::Result<Vec<Delivery>> {
         let set = |s: &BTreeSet<String>| serde_json::to_string(s).unwrap_or_else(|_| "[]".into());
         let mut conn = self.conn.lock();
         let tx = conn.transaction().map_err(|e| self.sqlite(e))?;
-        tx.execute(
-            "INSERT OR REPLACE INTO notify_log (group_key, receiver, firing, resolved, sent_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![log.group_key, log.receiver, set(&log.firing), set(&log.resolved), log.sent_at],
-        )
-        .map_err(|e| self.sqlite(e))?;
-        let out = self.insert_deliveries(&tx, deliveries)?;
+        let mut out = Vec::new();
+        for Queued { log, deliveries } in batch {
+            tx.execute(
+                "INSERT OR REPLACE INTO notify_log (group_key, receiver, firing, resolved, sent_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![log.group_key, log.receiver, set(&log.firing), set(&log.resolved), log.sent_at],
+            )
+            .map_err(|e| self.sqlite(e))?;
+            out.extend(self.insert_deliveries(&tx, deliveries)?);
+        }
         tx.commit().map_err(|e| self.sqlite(e))?;
         Ok(out)
     }
@@ -205,8 +208,8 @@ impl DeliveryRepository for Store {
         self.notify_log_inner().map_err(alert_repo_error)
     }
 
-    fn enqueue(&self, log: &LogEntry, deliveries: &[NewDelivery]) -> RepoResult<Vec<Delivery>> {
-        self.enqueue_inner(log, deliveries).map_err(alert_repo_error)
+    fn enqueue(&self, batch: &[Queued]) -> RepoResult<Vec<Delivery>> {
+        self.enqueue_inner(batch).map_err(alert_repo_error)
     }
 
     fn pending_deliveries(&self) -> RepoResult<Vec<Delivery>> {

@@ -16,7 +16,7 @@ use nines_alerting::manager::RuleManager;
 use nines_clock::SharedClock;
 use nines_oncall::page::PageAlert;
 use nines_oncall::pager::{GroupNotice, Pager};
-use nines_routing::delivery::{after_attempt, Delivery, DeliveryRepository, Outcome};
+use nines_routing::delivery::{after_attempt, Delivery, DeliveryRepository, Outcome, Queued};
 use nines_routing::dispatch::{Dispatcher, RoutableAlert};
 use nines_routing::receiver::deliveries;
 use nines_routing::suppress::Suppressor;
@@ -200,7 +200,7 @@ impl NotifyRunner {
             i += 1;
             !held.contains(&(i - 1))
         });
-        let mut queued = false;
+        let mut batch = Vec::new();
         for n in routing.dispatcher.tick(&alerts, now) {
             let Some(receiver) = routing.loaded.receivers.get(&n.receiver) else {
                 continue;
@@ -228,15 +228,24 @@ impl NotifyRunner {
                 self.pager.on_group(notice, now).map_err(|e| format!("paging: {e}"))?;
             }
             let ds = deliveries(receiver, &n, &routing.external_url, now);
-            // Stored first: if this fails, the log is not updated either
-            // and the next flush decides again.
-            self.repo
-                .enqueue(&n.log, &ds)
-                .map_err(|e| format!("queueing notifications: {e}"))?;
-            routing.dispatcher.logged(n.log);
-            queued |= !ds.is_empty();
+            batch.push(Queued {
+                log: n.log,
+                deliveries: ds,
+            });
         }
-        if queued {
+        // Stored first, in one commit: if this fails, the log is not
+        // updated either and the next flush decides again.
+        let stored = if batch.is_empty() {
+            Vec::new()
+        } else {
+            self.repo
+                .enqueue(&batch)
+                .map_err(|e| format!("queueing notifications: {e}"))?
+        };
+        for q in batch {
+            routing.dispatcher.logged(q.log);
+        }
+        if !stored.is_empty() {
             self.queued.notify_one();
         }
         let next_step = self.pager.tick(now).map_err(|e| format!("escalating pages: {e}"))?;
