@@ -1,8 +1,9 @@
 #![no_main]
 //! Any text as matchers parses or is refused with a position inside it,
 //! and what parses reads back the same once written; any text as a route
-//! tree, inhibition rule or time interval validates or is refused, never
-//! panics.
+//! tree, inhibition rule, time interval, receiver or set of templates
+//! validates or is refused, never panics, and templates that compile
+//! render.
 use libfuzzer_sys::fuzz_target;
 use nines_routing::inhibit::InhibitRuleSpec;
 use nines_routing::interval::TimeIntervalSpec;
@@ -28,6 +29,22 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(spec) = serde_norway::from_str::<InhibitRuleSpec>(text) {
         let _ = spec.validate();
+    }
+    if let Ok(spec) = serde_norway::from_str::<nines_routing::receiver::ReceiverSpec>(text) {
+        let _ = spec.validate();
+    }
+    if let Ok(spec) = serde_norway::from_str::<nines_routing::template::TemplatesSpec>(text) {
+        if let Ok(t) = nines_routing::template::Templates::new(&spec) {
+            let data = serde_json::json!({"status": "firing", "alerts": [{"labels": {"a": "b"}}], "page": {"id": 1}});
+            for kind in [
+                nines_routing::template::Kind::NotificationTitle,
+                nines_routing::template::Kind::NotificationText,
+                nines_routing::template::Kind::PageTitle,
+                nines_routing::template::Kind::PageText,
+            ] {
+                let _ = t.render(kind, &data);
+            }
+        }
     }
     if let Ok(spec) = serde_norway::from_str::<TimeIntervalSpec>(text) {
         if let Ok(interval) = spec.validate() {

@@ -47,6 +47,11 @@ pub enum ContactMethod {
         /// The incoming webhook URL.
         url: String,
     },
+    /// Email, through the `smtp:` server.
+    Email {
+        /// The address.
+        address: String,
+    },
 }
 
 /// A `teams:` entry.
@@ -273,6 +278,9 @@ impl Directory {
                     ContactMethod::Webhook { url } | ContactMethod::Slack { url } => (!(url.starts_with("http://")
                         || url.starts_with("https://")))
                     .then(|| format!("{url:?} is not an http(s) URL")),
+                    ContactMethod::Email { address } => (!nines_routing::receiver::is_address_list(address)
+                        || address.contains(','))
+                    .then(|| format!("{address:?} is not an email address")),
                 };
                 if let Some(e) = bad {
                     problems.push((

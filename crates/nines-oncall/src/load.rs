@@ -223,7 +223,7 @@ mod tests {
         let repo = Arc::new(MemPageRepository::default());
         let pager = Pager::load(repo.clone(), Box::new(|| {})).unwrap();
         let dir = directory();
-        pager.configure(dir.clone(), String::new());
+        pager.configure(dir.clone(), String::new(), Arc::default());
         // alice's shift (00:00-12:00Z): three pages, one at 10:00Z (11:00
         // in Berlin, in hours) and two early (out of hours in Berlin).
         let a = open(&pager, "a", T0);

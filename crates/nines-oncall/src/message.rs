@@ -1,13 +1,17 @@
 //! What a page sends to a person: one delivery per contact method. The
 //! generic webhook gets a documented JSON object (page, recipient, ack
-//! link, alerts); a Slack-style incoming webhook gets `text` in Slack's
-//! markup. Both carry the summary, the business impact and the playbook.
+//! link, alerts); a Slack-style incoming webhook gets the `page_title` and
+//! `page_text` templates as `text`; email gets them as subject and body.
+//! The templates see the webhook's JSON, so every channel can carry the
+//! summary, the business impact and the playbook (the defaults do).
 
 use serde_json::{json, Value};
 
 use crate::directory::{ContactMethod, User};
 use crate::page::Page;
 use nines_routing::delivery::NewDelivery;
+use nines_routing::receiver::{mailto, EmailMessage};
+use nines_routing::template::{Kind, Templates};
 
 /// The version of the webhook body; bumped when a field changes meaning.
 pub const PAGE_WEBHOOK_VERSION: &str = "1";
@@ -26,6 +30,8 @@ pub struct Message<'a> {
     pub ack_url: String,
     /// The page in the API.
     pub page_url: String,
+    /// The templates in force.
+    pub templates: &'a Templates,
 }
 
 fn rfc3339(ms: i64) -> String {
@@ -80,32 +86,30 @@ impl Message<'_> {
         })
     }
 
+    /// The title and text from the templates.
+    fn title_and_text(&self) -> (String, String) {
+        let data = self.webhook_body();
+        let title = self.templates.render(Kind::PageTitle, &data);
+        (
+            title.trim().replace(['\r', '\n'], " "),
+            self.templates.render(Kind::PageText, &data),
+        )
+    }
+
     /// The Slack incoming-webhook body.
     pub fn slack_body(&self) -> Value {
-        let p = self.page;
-        let mut text = format!(
-            "*[{}] Page #{}: {}*\nFor {}{} (level {} of policy {})",
-            self.event.to_uppercase(),
-            p.id,
-            slack_escape(&p.summary),
-            slack_escape(self.user.display_name()),
-            self.on_call_for
-                .map(|s| format!(", on call for {}", slack_escape(s)))
-                .unwrap_or_default(),
-            p.level + 1,
-            slack_escape(&p.policy),
-        );
-        if let Some(impact) = self.annotation("impact") {
-            text.push_str(&format!("\n*Impact:* {}", slack_escape(impact)));
+        let (title, text) = self.title_and_text();
+        json!({"text": format!("*{title}*\n{}", text.trim_end())})
+    }
+
+    /// The email.
+    pub fn email(&self, address: &str) -> EmailMessage {
+        let (subject, text) = self.title_and_text();
+        EmailMessage {
+            to: vec![address.to_string()],
+            subject,
+            text,
         }
-        if let Some(url) = self.annotation("runbook_url") {
-            text.push_str(&format!("\n*Runbook:* <{url}>"));
-        }
-        if let Some(playbook) = self.annotation("playbook") {
-            text.push_str(&format!("\n*Playbook:*\n{}", slack_escape(playbook)));
-        }
-        text.push_str(&format!("\n<{}|Acknowledge>", self.ack_url));
-        json!({"text": text})
     }
 
     /// One delivery per contact method of the recipient.
@@ -113,23 +117,26 @@ impl Message<'_> {
         let mut out = Vec::new();
         for (i, method) in self.user.contact_methods.iter().enumerate() {
             let (kind, target, body) = match method {
-                ContactMethod::Webhook { url } => ("webhook", url, self.webhook_body()),
-                ContactMethod::Slack { url } => ("slack", url, self.slack_body()),
+                ContactMethod::Webhook { url } => ("webhook", url.clone(), self.webhook_body().to_string()),
+                ContactMethod::Slack { url } => ("slack", url.clone(), self.slack_body().to_string()),
+                ContactMethod::Email { address } => {
+                    let message = self.email(address);
+                    (
+                        "email",
+                        mailto(&message.to),
+                        serde_json::to_string(&message).unwrap_or_default(),
+                    )
+                }
             };
             out.push(NewDelivery {
                 group_key: format!("page:{}", self.page.id),
                 receiver: self.page.receiver.clone(),
                 integration: format!("{kind}[{i}] to {}", self.user.name),
-                target: target.clone(),
-                payload: body.to_string(),
+                target,
+                payload: body,
                 created_at: now,
             });
         }
         out
     }
-}
-
-/// Slack's markup gives `&`, `<` and `>` meaning.
-fn slack_escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }

@@ -20,6 +20,7 @@ use crate::link::LinkSigner;
 use crate::message::Message;
 use crate::page::{nothing, Page, PageAlert, PageEvent, PageRepository, PageStatus, Recipient, Render};
 use crate::Directory;
+use nines_routing::template::Templates;
 
 /// Why a page operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -50,7 +51,24 @@ pub struct GroupNotice<'a> {
 struct State {
     dir: Arc<Directory>,
     external_url: String,
+    templates: Arc<Templates>,
     open: BTreeMap<i64, Page>,
+}
+
+/// What rendering a message needs, taken from the state so the state
+/// can be borrowed mutably while saving.
+struct Rendering {
+    external_url: String,
+    templates: Arc<Templates>,
+}
+
+impl Rendering {
+    fn of(st: &State) -> Self {
+        Self {
+            external_url: st.external_url.clone(),
+            templates: st.templates.clone(),
+        }
+    }
 }
 
 /// Pages and their escalation.
@@ -106,18 +124,20 @@ impl Pager {
             state: Mutex::new(State {
                 dir: Arc::default(),
                 external_url: String::new(),
+                templates: Arc::default(),
                 open,
             }),
             queued,
         })
     }
 
-    /// Takes the users, schedules and policies in force, and the URL
-    /// links start with.
-    pub fn configure(&self, dir: Arc<Directory>, external_url: String) {
+    /// Takes the users, schedules and policies in force, the URL links
+    /// start with, and the message templates.
+    pub fn configure(&self, dir: Arc<Directory>, external_url: String, templates: Arc<Templates>) {
         let mut st = self.state.lock();
         st.dir = dir;
         st.external_url = external_url.trim_end_matches('/').to_string();
+        st.templates = templates;
     }
 
     /// The query string of the link that acknowledges page `id` on
@@ -200,12 +220,13 @@ impl Pager {
     /// What reaches `people` about `page`.
     fn render(
         &self,
-        external_url: &str,
+        st: &Rendering,
         page: &Page,
         kind: &str,
         people: &[(User, Option<String>)],
         now: i64,
     ) -> Vec<NewDelivery> {
+        let external_url = &st.external_url;
         let mut out = Vec::new();
         for (user, on_call_for) in people {
             let message = Message {
@@ -219,6 +240,7 @@ impl Pager {
                     self.ack_query(page.id, &user.name, now)
                 ),
                 page_url: format!("{external_url}/api/v1/pages/{}", page.id),
+                templates: &st.templates,
             };
             out.extend(message.deliveries(now));
         }
@@ -288,8 +310,8 @@ impl Pager {
                     format!("opened by {} for {}", page.receiver, page.group_key),
                 );
                 let (people, notified) = Self::recipients(&st, &page, now);
-                let url = st.external_url.clone();
-                let render = |p: &Page| self.render(&url, p, "triggered", &people, now);
+                let rendering = Rendering::of(&st);
+                let render = |p: &Page| self.render(&rendering, p, "triggered", &people, now);
                 self.save(&mut st, &page, &[opened, notified], &render).map(Some)
             }
         }
@@ -351,8 +373,8 @@ impl Pager {
             page.updated_at = now;
             let (people, notified) = Self::recipients(&st, &page, now);
             events.push(notified);
-            let url = st.external_url.clone();
-            let render = |p: &Page| self.render(&url, p, kind, &people, now);
+            let rendering = Rendering::of(&st);
+            let render = |p: &Page| self.render(&rendering, p, kind, &people, now);
             self.save(&mut st, &page, &events, &render)?;
         }
         Ok(st.open.values().filter_map(|p| p.next_at).min())
@@ -472,7 +494,7 @@ mod tests {
             }),
         )
         .unwrap();
-        p.configure(directory(), "http://nines.example/".into());
+        p.configure(directory(), "http://nines.example/".into(), Arc::default());
         p
     }
 
@@ -510,7 +532,13 @@ mod tests {
         assert!(pager.verify_ack_link(1, "alice", expires, sig, T0 + MIN));
         assert!(!pager.verify_ack_link(1, "bob", expires, sig, T0 + MIN));
         let slack: serde_json::Value = serde_json::from_str(&repo.deliveries()[1].request.payload).unwrap();
-        assert!(slack["text"].as_str().unwrap().contains("roll back &lt;the&gt; deploy"));
+        assert!(
+            slack["text"]
+                .as_str()
+                .unwrap()
+                .contains("Playbook:\n1. roll back <the> deploy"),
+            "{slack}"
+        );
 
         // The same group firing again changes nothing.
         pager.on_group(notice(vec![alert()]), T0 + MIN).unwrap();

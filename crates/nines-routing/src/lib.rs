@@ -15,3 +15,4 @@ pub mod receiver;
 pub mod route;
 pub mod silence;
 pub mod suppress;
+pub mod template;

@@ -1,7 +1,10 @@
 //! Receivers, as Alertmanager's config names them, and what each of their
-//! integrations is sent. So far: `webhook_configs`, whose body is
-//! Alertmanager's webhook payload (version 4), so anything that reads
-//! Alertmanager's webhooks reads nines's.
+//! integrations is sent: `webhook_configs` get Alertmanager's webhook
+//! payload (version 4), so anything that reads Alertmanager's webhooks
+//! reads nines's; `slack_configs` a Slack incoming-webhook message;
+//! `email_configs` an email (sent through the `smtp:` server);
+//! `pagerduty_configs` a PagerDuty Events API v2 event. Slack and email
+//! text comes from the templates.
 
 use std::collections::BTreeMap;
 
@@ -22,10 +25,107 @@ pub struct ReceiverSpec {
     /// Generic webhooks.
     #[serde(default)]
     pub webhook_configs: Vec<WebhookSpec>,
+    /// Slack incoming webhooks.
+    #[serde(default)]
+    pub slack_configs: Vec<SlackSpec>,
+    /// Email, through the `smtp:` server.
+    #[serde(default)]
+    pub email_configs: Vec<EmailSpec>,
+    /// PagerDuty Events API v2.
+    #[serde(default)]
+    pub pagerduty_configs: Vec<PagerdutySpec>,
     /// An escalation policy: a firing group opens a page that follows
     /// it (a nines extension to Alertmanager's receivers).
     #[serde(default)]
     pub escalation_policy: Option<String>,
+}
+
+/// `slack_configs:` entry.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlackSpec {
+    /// The incoming webhook URL.
+    pub api_url: String,
+    /// Overrides the webhook's channel.
+    #[serde(default)]
+    pub channel: Option<String>,
+    /// Overrides the webhook's user name.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// A template for the title (the `notification_title` template when
+    /// absent).
+    #[serde(default)]
+    pub title: Option<String>,
+    /// A template for the text (`notification_text` when absent).
+    #[serde(default)]
+    pub text: Option<String>,
+    /// Whether resolved groups are told (Alertmanager's default: no).
+    #[serde(default)]
+    pub send_resolved: bool,
+}
+
+/// `email_configs:` entry.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailSpec {
+    /// Addresses, comma-separated.
+    pub to: String,
+    /// A template for the subject (`notification_title` when absent).
+    #[serde(default)]
+    pub subject: Option<String>,
+    /// A template for the body (`notification_text` when absent).
+    #[serde(default)]
+    pub text: Option<String>,
+    /// Whether resolved groups are told (Alertmanager's default: no).
+    #[serde(default)]
+    pub send_resolved: bool,
+}
+
+/// `pagerduty_configs:` entry.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PagerdutySpec {
+    /// The integration's routing key.
+    pub routing_key: String,
+    /// The Events API v2 endpoint.
+    #[serde(default = "pagerduty_url")]
+    pub url: String,
+    /// `critical`, `error`, `warning` or `info`.
+    #[serde(default = "pagerduty_severity")]
+    pub severity: String,
+    /// Whether a resolved group resolves the PagerDuty alert.
+    #[serde(default = "yes")]
+    pub send_resolved: bool,
+}
+
+fn pagerduty_url() -> String {
+    "https://events.pagerduty.com/v2/enqueue".into()
+}
+
+fn pagerduty_severity() -> String {
+    "error".into()
+}
+
+/// Whether `url` is an absolute http(s) URL.
+pub fn is_http_url(url: &str) -> bool {
+    (url.starts_with("http://") || url.starts_with("https://"))
+        && url.len() > "https://".len()
+        && !url.contains(char::is_whitespace)
+}
+
+/// Whether `text` is a comma-separated list of plausible addresses.
+pub fn is_address_list(text: &str) -> bool {
+    let mut any = false;
+    for a in text.split(',').map(str::trim) {
+        let plausible = a
+            .split_once('@')
+            .is_some_and(|(user, host)| !user.is_empty() && (host.contains('.') || host == "localhost"));
+        if !plausible || a.contains(char::is_whitespace) || a.contains(['<', '>', '\r', '\n']) {
+            return false;
+        }
+        any = true;
+    }
+    any
 }
 
 /// `webhook_configs:` entry.
@@ -54,11 +154,57 @@ impl ReceiverSpec {
         if self.name.trim().is_empty() {
             problems.push((vec![PathPart::Field("name")], "a receiver needs a name".into()));
         }
+        let at = |list: &'static str, i: usize, field: &'static str| {
+            vec![PathPart::Field(list), PathPart::Index(i), PathPart::Field(field)]
+        };
+        for (i, c) in self.slack_configs.iter().enumerate() {
+            if !is_http_url(&c.api_url) {
+                problems.push((
+                    at("slack_configs", i, "api_url"),
+                    format!("{:?} is not an http:// or https:// URL", c.api_url),
+                ));
+            }
+            for (field, source) in [("title", &c.title), ("text", &c.text)] {
+                if let Some(Err(e)) = source.as_deref().map(crate::template::check) {
+                    problems.push((at("slack_configs", i, field), e));
+                }
+            }
+        }
+        for (i, c) in self.email_configs.iter().enumerate() {
+            if !is_address_list(&c.to) {
+                problems.push((
+                    at("email_configs", i, "to"),
+                    format!("{:?} is not a comma-separated list of addresses", c.to),
+                ));
+            }
+            for (field, source) in [("subject", &c.subject), ("text", &c.text)] {
+                if let Some(Err(e)) = source.as_deref().map(crate::template::check) {
+                    problems.push((at("email_configs", i, field), e));
+                }
+            }
+        }
+        for (i, c) in self.pagerduty_configs.iter().enumerate() {
+            if c.routing_key.trim().is_empty() || c.routing_key.len() > 255 {
+                problems.push((
+                    at("pagerduty_configs", i, "routing_key"),
+                    "must be 1 to 255 characters".into(),
+                ));
+            }
+            if !is_http_url(&c.url) {
+                problems.push((
+                    at("pagerduty_configs", i, "url"),
+                    format!("{:?} is not an http:// or https:// URL", c.url),
+                ));
+            }
+            if !["critical", "error", "warning", "info"].contains(&c.severity.as_str()) {
+                problems.push((
+                    at("pagerduty_configs", i, "severity"),
+                    format!("{:?} is not critical, error, warning or info", c.severity),
+                ));
+            }
+        }
         for (i, w) in self.webhook_configs.iter().enumerate() {
-            let url_ok = (w.url.starts_with("http://") || w.url.starts_with("https://"))
-                && w.url.len() > "https://".len()
-                && !w.url.contains(char::is_whitespace);
-            if !url_ok {
+            if !is_http_url(&w.url) {
                 problems.push((
                     vec![
                         PathPart::Field("webhook_configs"),
@@ -144,25 +290,140 @@ pub fn webhook_payload(
     }))
 }
 
+/// What a notification's templates see: the webhook payload with every
+/// alert, plus `firing` and `resolved`.
+fn template_data(n: &Notification, receiver: &str, external_url: &str, now: i64) -> Option<Value> {
+    let mut data = webhook_payload(n, receiver, true, 0, external_url, now)?;
+    let alerts = data["alerts"].as_array().cloned().unwrap_or_default();
+    let (firing, resolved): (Vec<Value>, Vec<Value>) = alerts.into_iter().partition(|a| a["status"] == "firing");
+    data["firing"] = Value::Array(firing);
+    data["resolved"] = Value::Array(resolved);
+    Some(data)
+}
+
+/// The email a delivery carries: stored as its payload, read back by the
+/// sender.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
+pub struct EmailMessage {
+    /// Recipients.
+    pub to: Vec<String>,
+    /// Subject line.
+    pub subject: String,
+    /// Plain-text body.
+    pub text: String,
+}
+
+/// The delivery target of an email: `mailto:` and its recipients.
+pub fn mailto(to: &[String]) -> String {
+    format!("mailto:{}", to.join(","))
+}
+
+/// PagerDuty's `dedup_key` for a group: stable across notifications.
+fn dedup_key(receiver: &str, group_key: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("{receiver}\u{0}{group_key}").as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// The deliveries of a notification: one per integration of the receiver
 /// that has something to say.
-pub fn deliveries(receiver: &ReceiverSpec, n: &Notification, external_url: &str, now: i64) -> Vec<NewDelivery> {
-    receiver
-        .webhook_configs
-        .iter()
-        .enumerate()
-        .filter_map(|(i, w)| {
-            let payload = webhook_payload(n, &receiver.name, w.send_resolved, w.max_alerts, external_url, now)?;
-            Some(NewDelivery {
-                group_key: n.group_key.clone(),
-                receiver: receiver.name.clone(),
-                integration: format!("webhook[{i}]"),
-                target: w.url.clone(),
-                payload: payload.to_string(),
-                created_at: now,
-            })
-        })
-        .collect()
+pub fn deliveries(
+    receiver: &ReceiverSpec,
+    n: &Notification,
+    external_url: &str,
+    templates: &crate::template::Templates,
+    now: i64,
+) -> Vec<NewDelivery> {
+    use crate::template::Kind;
+    let firing = n.alerts.iter().any(|a| !a.resolved(now));
+    let delivery = |integration: String, target: String, payload: String| NewDelivery {
+        group_key: n.group_key.clone(),
+        receiver: receiver.name.clone(),
+        integration,
+        target,
+        payload,
+        created_at: now,
+    };
+    let mut out = Vec::new();
+    for (i, w) in receiver.webhook_configs.iter().enumerate() {
+        if let Some(payload) = webhook_payload(n, &receiver.name, w.send_resolved, w.max_alerts, external_url, now) {
+            out.push(delivery(format!("webhook[{i}]"), w.url.clone(), payload.to_string()));
+        }
+    }
+    let Some(data) = template_data(n, &receiver.name, external_url, now) else {
+        return out;
+    };
+    for (i, c) in receiver.slack_configs.iter().enumerate() {
+        if !firing && !c.send_resolved {
+            continue;
+        }
+        let title = templates.render_own(c.title.as_deref(), Kind::NotificationTitle, &data);
+        let text = templates.render_own(c.text.as_deref(), Kind::NotificationText, &data);
+        let mut body = json!({"text": format!("*{}*\n{}", title.trim(), text.trim_end())});
+        if let Some(ch) = &c.channel {
+            body["channel"] = json!(ch);
+        }
+        if let Some(u) = &c.username {
+            body["username"] = json!(u);
+        }
+        out.push(delivery(format!("slack[{i}]"), c.api_url.clone(), body.to_string()));
+    }
+    for (i, c) in receiver.email_configs.iter().enumerate() {
+        if !firing && !c.send_resolved {
+            continue;
+        }
+        let to: Vec<String> = c.to.split(',').map(|a| a.trim().to_string()).collect();
+        let message = EmailMessage {
+            subject: templates
+                .render_own(c.subject.as_deref(), Kind::NotificationTitle, &data)
+                .trim()
+                .replace(['\r', '\n'], " "),
+            text: templates.render_own(c.text.as_deref(), Kind::NotificationText, &data),
+            to: to.clone(),
+        };
+        let payload = serde_json::to_string(&message).unwrap_or_default();
+        out.push(delivery(format!("email[{i}]"), mailto(&to), payload));
+    }
+    for (i, c) in receiver.pagerduty_configs.iter().enumerate() {
+        if !firing && !c.send_resolved {
+            continue;
+        }
+        let summary: String = templates
+            .render(Kind::NotificationTitle, &data)
+            .trim()
+            .chars()
+            .take(1024)
+            .collect();
+        let runbook = data["alerts"].as_array().and_then(|a| {
+            a.iter()
+                .find_map(|x| x["annotations"]["runbook_url"].as_str().map(String::from))
+        });
+        let mut event = json!({
+            "routing_key": c.routing_key,
+            "event_action": if firing { "trigger" } else { "resolve" },
+            "dedup_key": dedup_key(&receiver.name, &n.group_key),
+            "client": "nines",
+            "client_url": external_url,
+        });
+        if firing {
+            event["payload"] = json!({
+                "summary": summary,
+                "source": if external_url.is_empty() { "nines" } else { external_url },
+                "severity": c.severity,
+                "custom_details": {
+                    "firing": templates.render(Kind::NotificationText, &data),
+                    "num_firing": data["firing"].as_array().map_or(0, Vec::len),
+                    "num_resolved": data["resolved"].as_array().map_or(0, Vec::len),
+                    "group_labels": n.group_labels,
+                },
+            });
+            if let Some(href) = runbook {
+                event["links"] = json!([{"href": href, "text": "Runbook"}]);
+            }
+        }
+        out.push(delivery(format!("pagerduty[{i}]"), c.url.clone(), event.to_string()));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -242,5 +503,64 @@ mod tests {
         let problems = spec.validate();
         assert_eq!(problems.len(), 1);
         assert!(problems[0].1.contains("ftp://x"));
+    }
+
+    #[test]
+    fn slack_email_and_pagerduty_carry_the_templates_and_pagerduty_reads_back() {
+        let spec: ReceiverSpec = serde_norway::from_str(
+            "name: ops\nslack_configs:\n- {api_url: 'http://127.0.0.1:1/slack', channel: '#ops'}\nemail_configs:\n- {to: 'a@example.com, b@example.com', subject: '{{ status }}: {{ groupLabels.service }}'}\npagerduty_configs:\n- {routing_key: key-1, url: 'http://127.0.0.1:1/v2/enqueue'}\n",
+        )
+        .unwrap();
+        assert!(spec.validate().is_empty());
+        let mut firing = alert("Down", None);
+        firing.annotations.insert("impact".into(), "nobody can pay".into());
+        firing
+            .annotations
+            .insert("runbook_url".into(), "https://runbooks.example/down".into());
+        let n = notification(vec![firing]);
+        let t = crate::template::Templates::default();
+        let ds = deliveries(&spec, &n, "http://nines:9999", &t, 1_795_514_470_000);
+        let kinds: Vec<&str> = ds.iter().map(|d| d.integration.as_str()).collect();
+        assert_eq!(kinds, ["slack[0]", "email[0]", "pagerduty[0]"]);
+
+        let slack: Value = serde_json::from_str(&ds[0].payload).unwrap();
+        assert_eq!(slack["channel"], "#ops");
+        let text = slack["text"].as_str().unwrap();
+        assert!(text.starts_with("*[FIRING:1] checkout*\nFIRING: Down happened\nImpact: nobody can pay\nRunbook: https://runbooks.example/down"), "{text}");
+
+        let email: EmailMessage = serde_json::from_str(&ds[1].payload).unwrap();
+        assert_eq!(email.to, ["a@example.com", "b@example.com"]);
+        assert_eq!(email.subject, "firing: checkout");
+        assert!(email.text.contains("Impact: nobody can pay"));
+        assert_eq!(ds[1].target, "mailto:a@example.com,b@example.com");
+
+        let pd = &ds[2];
+        let event: Value = serde_json::from_str(&pd.payload).unwrap();
+        assert_eq!(event["event_action"], "trigger");
+        assert_eq!(event["payload"]["severity"], "error");
+        assert_eq!(event["links"][0]["href"], "https://runbooks.example/down");
+        // nines's own PagerDuty endpoint takes what nines sends.
+        let back = nines_alerting::inbound::decode_pagerduty(pd.payload.as_bytes(), 0, |k| {
+            (k == "key-1").then(|| "svc".into())
+        });
+        assert!(back.is_ok(), "{back:?}");
+
+        // Resolved: PagerDuty hears it (send_resolved by default), Slack
+        // and email do not (Alertmanager's defaults).
+        let resolved = notification(vec![alert("Down", Some(1_795_514_460_000))]);
+        let ds = deliveries(&spec, &resolved, "", &t, 1_795_514_470_000);
+        assert_eq!(ds.len(), 1);
+        let event: Value = serde_json::from_str(&ds[0].payload).unwrap();
+        assert_eq!(event["event_action"], "resolve");
+        assert_eq!(
+            event["dedup_key"],
+            serde_json::from_str::<Value>(&pd.payload).unwrap()["dedup_key"]
+        );
+
+        let bad: ReceiverSpec = serde_norway::from_str(
+            "name: x\nslack_configs:\n- {api_url: nope, text: '{% if %}'}\nemail_configs:\n- {to: 'not an address'}\npagerduty_configs:\n- {routing_key: '', severity: loud}\n",
+        )
+        .unwrap();
+        assert_eq!(bad.validate().len(), 5, "{:?}", bad.validate());
     }
 }

@@ -26,7 +26,16 @@ use parking_lot::Mutex;
 use tokio::sync::Notify;
 
 use crate::config::routing::RoutingLoaded;
+use crate::config::smtp::SmtpConfig;
 use crate::config::Config;
+use lettre::message::header::ContentType;
+use lettre::message::Mailbox;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, CertificateStore, Tls, TlsParameters};
+use lettre::transport::smtp::extension::ClientId;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use nines_routing::receiver::EmailMessage;
+use nines_routing::template::Templates;
 
 /// The longest either loop sleeps without looking (SLO alerts and
 /// heartbeats change without waking it).
@@ -89,6 +98,69 @@ struct Routing {
     dispatcher: Dispatcher,
     loaded: RoutingLoaded,
     external_url: String,
+    templates: Arc<Templates>,
+}
+
+/// The SMTP client for `mailto:` deliveries.
+struct Mailer {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+}
+
+impl Mailer {
+    fn new(c: &SmtpConfig) -> Result<Self, String> {
+        let (host, port) = c
+            .host_port()
+            .ok_or_else(|| format!("smtp.smarthost {:?} is not host:port", c.smarthost))?;
+        let mut tls = TlsParameters::builder(host.clone());
+        if let Some(ca) = &c.ca_file {
+            let pem = std::fs::read(ca).map_err(|e| format!("smtp.ca_file {}: {e}", ca.display()))?;
+            let cert = Certificate::from_pem(&pem).map_err(|e| format!("smtp.ca_file {}: {e}", ca.display()))?;
+            // Only the given CA: a private mail server is not vouched for
+            // by the web's roots, and should not be by anyone else.
+            tls = tls.certificate_store(CertificateStore::None).add_root_certificate(cert);
+        }
+        let tls = tls.build_rustls().map_err(|e| format!("smtp TLS: {e}"))?;
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
+            .port(port)
+            .tls(if c.require_tls {
+                Tls::Required(tls)
+            } else {
+                Tls::Opportunistic(tls)
+            })
+            .hello_name(ClientId::Domain(c.hello.clone().unwrap_or_else(|| "localhost".into())))
+            .timeout(Some(SEND_TIMEOUT));
+        if let (Some(user), Some(password)) = (&c.username, c.password()?) {
+            builder = builder.credentials(Credentials::new(user.clone(), password));
+        }
+        let from: Mailbox = c.from.parse().map_err(|e| format!("smtp.from {:?}: {e}", c.from))?;
+        Ok(Self {
+            transport: builder.build(),
+            from,
+        })
+    }
+
+    async fn send(&self, payload: &str) -> Outcome {
+        let message: EmailMessage = match serde_json::from_str(payload) {
+            Ok(m) => m,
+            Err(e) => return Outcome::Failed(format!("unreadable email payload: {e}")),
+        };
+        let mut builder = Message::builder().from(self.from.clone()).subject(message.subject);
+        for to in &message.to {
+            match to.parse::<Mailbox>() {
+                Ok(m) => builder = builder.to(m),
+                Err(e) => return Outcome::Failed(format!("{to:?}: {e}")),
+            }
+        }
+        let email = match builder.header(ContentType::TEXT_PLAIN).body(message.text) {
+            Ok(e) => e,
+            Err(e) => return Outcome::Failed(format!("building the email: {e}")),
+        };
+        match self.transport.send(email).await {
+            Ok(_) => Outcome::Sent,
+            Err(e) => Outcome::Failed(format!("SMTP: {e}")),
+        }
+    }
 }
 
 /// The dispatcher, the sender, and what wakes them.
@@ -103,6 +175,7 @@ pub struct NotifyRunner {
     queued: Arc<Notify>,
     pager: Arc<Pager>,
     http: reqwest::Client,
+    mailer: Mutex<Option<Arc<Mailer>>>,
     in_flight: Mutex<HashSet<i64>>,
 }
 
@@ -137,6 +210,7 @@ impl NotifyRunner {
             queued,
             pager,
             http,
+            mailer: Mutex::new(None),
             in_flight: Mutex::new(HashSet::new()),
         })
     }
@@ -145,8 +219,12 @@ impl NotifyRunner {
     /// read the first time). Groups survive a reload when their route
     /// keeps its settings.
     pub fn configure(&self, config: &Config) -> Result<(), String> {
-        self.pager
-            .configure(config.oncall_loaded.clone(), config.server.external_url());
+        self.pager.configure(
+            config.oncall_loaded.clone(),
+            config.server.external_url(),
+            config.templates_loaded.clone(),
+        );
+        *self.mailer.lock() = config.smtp.as_ref().map(Mailer::new).transpose()?.map(Arc::new);
         let mut routing = self.routing.lock();
         let Some(loaded) = config.routing_loaded.clone() else {
             *routing = None;
@@ -158,6 +236,7 @@ impl NotifyRunner {
                 r.dispatcher.reconfigure(loaded.root.clone(), loaded.intervals.clone());
                 r.loaded = loaded;
                 r.external_url = external_url;
+                r.templates = config.templates_loaded.clone();
             }
             None => {
                 let log = self
@@ -168,6 +247,7 @@ impl NotifyRunner {
                     dispatcher: Dispatcher::new(loaded.root.clone(), loaded.intervals.clone(), log),
                     loaded,
                     external_url,
+                    templates: config.templates_loaded.clone(),
                 });
             }
         }
@@ -227,7 +307,7 @@ impl NotifyRunner {
                 };
                 self.pager.on_group(notice, now).map_err(|e| format!("paging: {e}"))?;
             }
-            let ds = deliveries(receiver, &n, &routing.external_url, now);
+            let ds = deliveries(receiver, &n, &routing.external_url, &routing.templates, now);
             batch.push(Queued {
                 log: n.log,
                 deliveries: ds,
@@ -304,7 +384,7 @@ impl NotifyRunner {
         }
     }
 
-    async fn send(self: Arc<Self>, d: Delivery) {
+    async fn post(&self, d: &Delivery) -> Outcome {
         let result = self
             .http
             .post(&d.request.target)
@@ -312,7 +392,7 @@ impl NotifyRunner {
             .body(d.request.payload.clone())
             .send()
             .await;
-        let outcome = match result {
+        match result {
             Ok(resp) if resp.status().is_success() => Outcome::Sent,
             Ok(resp) => {
                 let status = resp.status();
@@ -321,6 +401,18 @@ impl NotifyRunner {
                 Outcome::Failed(format!("HTTP {status}: {body}"))
             }
             Err(e) => Outcome::Failed(e.to_string()),
+        }
+    }
+
+    async fn send(self: Arc<Self>, d: Delivery) {
+        let outcome = if d.request.target.starts_with("mailto:") {
+            let mailer = self.mailer.lock().clone();
+            match mailer {
+                Some(m) => m.send(&d.request.payload).await,
+                None => Outcome::Failed("no smtp: server is configured".into()),
+            }
+        } else {
+            self.post(&d).await
         };
         let now = self.clock.now_millis();
         let (id, receiver) = (d.id, d.request.receiver.clone());

@@ -16,6 +16,7 @@ pub mod routing;
 pub(crate) mod rules;
 pub mod scrape;
 mod slos;
+pub mod smtp;
 
 pub use auth::AuthConfig;
 pub use scrape::{GlobalConfig, ScrapeConfig};
@@ -72,6 +73,13 @@ pub struct Config {
     pub schedules: Vec<nines_oncall::directory::ScheduleSpec>,
     /// Who a page notifies, level by level.
     pub escalation_policies: Vec<nines_oncall::escalation::PolicySpec>,
+    /// Message templates replacing the defaults.
+    pub templates: nines_routing::template::TemplatesSpec,
+    /// The mail server email goes through.
+    pub smtp: Option<smtp::SmtpConfig>,
+    /// The templates, compiled.
+    #[serde(skip)]
+    pub templates_loaded: std::sync::Arc<nines_routing::template::Templates>,
     /// Users, teams and schedules, validated.
     #[serde(skip)]
     pub oncall_loaded: std::sync::Arc<nines_oncall::Directory>,
@@ -447,6 +455,32 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, Vec<Problem>> {
     match routing::route_tree(&config) {
         Ok(loaded) => config.routing_loaded = loaded,
         Err(found) => problems.extend(found.into_iter().map(at_key)),
+    }
+    match nines_routing::template::Templates::new(&config.templates) {
+        Ok(t) => config.templates_loaded = std::sync::Arc::new(t),
+        Err(found) => problems.extend(
+            found
+                .into_iter()
+                .map(|(path, m)| at_key((routing::below(vec![Key::from("templates")], path), m))),
+        ),
+    }
+    let emails = config.receivers.iter().any(|r| !r.email_configs.is_empty())
+        || config.users.iter().any(|u| {
+            u.contact_methods
+                .iter()
+                .any(|c| matches!(c, nines_oncall::ContactMethod::Email { .. }))
+        });
+    match &config.smtp {
+        Some(smtp) => {
+            let mut found = Vec::new();
+            smtp.validate(&mut found);
+            problems.extend(found.into_iter().map(at_key));
+        }
+        None if emails => problems.push(at_key((
+            vec![Key::from("smtp")],
+            "email is configured (email_configs or an email contact method) but no smtp: server is".into(),
+        ))),
+        None => {}
     }
     match nines_oncall::Directory::build(
         &config.users,
