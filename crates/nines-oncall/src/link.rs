@@ -64,6 +64,17 @@ impl LinkSigner {
         format!("expires={expires_s}&sig={sig}")
     }
 
+    /// The signature of a link for `action` that does not expire (a
+    /// calendar subscription).
+    pub fn sign_lasting(&self, action: &str) -> String {
+        hex(&self.mac(action, 0, 0).finalize().into_bytes())
+    }
+
+    /// Whether `sig` is [`LinkSigner::sign_lasting`]'s for `action`.
+    pub fn verify_lasting(&self, action: &str, sig: &str) -> bool {
+        unhex(sig).is_some_and(|sig| self.mac(action, 0, 0).verify_slice(&sig).is_ok())
+    }
+
     /// Whether a link's `expires` and `sig` are genuine and not past.
     pub fn verify(&self, action: &str, id: i64, expires: &str, sig: &str, now_ms: i64) -> bool {
         let Ok(expires_s) = expires.parse::<i64>() else {
@@ -109,5 +120,10 @@ mod tests {
             assert!(!signer.verify("ack", 12, &expires, bad, 1_000_000));
         }
         assert!(!signer.verify("ack", 12, "soon", &sig, 1_000_000));
+
+        let lasting = signer.sign_lasting("calendar:primary");
+        assert!(signer.verify_lasting("calendar:primary", &lasting));
+        assert!(!signer.verify_lasting("calendar:other", &lasting));
+        assert!(!signer.verify_lasting("calendar:primary", "00"));
     }
 }

@@ -146,6 +146,18 @@ impl Pager {
         format!("user={user}&{}", self.signer.sign(&format!("ack:{user}"), id, now))
     }
 
+    /// The URL of schedule `name`'s calendar feed that needs no token.
+    pub fn calendar_url(&self, name: &str) -> String {
+        let base = self.state.lock().external_url.clone();
+        let sig = self.signer.sign_lasting(&format!("calendar:{name}"));
+        format!("{base}/p/schedules/{name}/calendar.ics?sig={sig}")
+    }
+
+    /// Whether `sig` opens schedule `name`'s calendar feed.
+    pub fn verify_calendar(&self, name: &str, sig: &str) -> bool {
+        self.signer.verify_lasting(&format!("calendar:{name}"), sig)
+    }
+
     /// Whether an ack link's `user`, `expires` and `sig` are genuine for
     /// page `id` and not past.
     pub fn verify_ack_link(&self, id: i64, user: &str, expires: &str, sig: &str, now: i64) -> bool {

@@ -138,7 +138,7 @@ pub fn scope_of(method: &Method, route: &str) -> Option<Scope> {
     match route {
         "/-/healthy" | "/-/ready" => None,
         // Signed links carry their own proof.
-        "/p/{id}/ack" => None,
+        r if r.starts_with("/p/") => None,
         r if r.starts_with("/api/v1/pages/") && method != Method::GET => Some(Scope::Respond),
         "/api/v1/write" | "/api/v1/import" | "/v1/metrics" | "/v2/enqueue" => Some(Scope::Ingest),
         r if r.starts_with("/api/v1/integrations/") => Some(Scope::Ingest),
@@ -264,6 +264,10 @@ mod tests {
     fn routes_map_to_scopes() {
         let get = Method::GET;
         assert_eq!(scope_of(&get, "/-/healthy"), None);
+        assert_eq!(scope_of(&Method::POST, "/p/{id}/ack"), None);
+        assert_eq!(scope_of(&get, "/p/schedules/{name}/calendar.ics"), None);
+        assert_eq!(scope_of(&Method::POST, "/api/v1/pages/{id}/ack"), Some(Scope::Respond));
+        assert_eq!(scope_of(&get, "/api/v1/pages/{id}"), Some(Scope::Read));
         assert_eq!(scope_of(&Method::POST, "/api/v1/write"), Some(Scope::Ingest));
         assert_eq!(
             scope_of(&Method::POST, "/api/v1/integrations/pagerduty"),

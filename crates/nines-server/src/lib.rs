@@ -160,6 +160,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/pages/{id}/ack", post(pages_api::ack))
         .route("/api/v1/pages/{id}/resolve", post(pages_api::resolve))
         .route("/p/{id}/ack", get(pages_api::link_form).post(pages_api::link_ack))
+        .route("/p/schedules/{name}/calendar.ics", get(oncall_api::signed_calendar))
         .route("/api/v1/schedules", get(oncall_api::list))
         .route("/api/v1/schedules/{name}/shifts", get(oncall_api::shifts))
         .route("/api/v1/schedules/{name}/calendar.ics", get(oncall_api::calendar))

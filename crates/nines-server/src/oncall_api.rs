@@ -108,6 +108,7 @@ pub async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
                 "name": s.name,
                 "team": s.team,
                 "timeZone": s.time_zone,
+                "calendarUrl": state.pager.as_ref().map(|p| p.calendar_url(&s.name)),
                 "layers": s.layers.iter().map(|l| json!({
                     "name": l.name,
                     "participants": l.participants,
@@ -159,6 +160,26 @@ pub async fn shifts(
         }),
         Vec::new(),
     ))
+}
+
+/// `GET /p/schedules/{name}/calendar.ics?sig=…`: the same feed for
+/// calendar apps, which cannot send a token: the signature (given in
+/// `/api/v1/schedules` as `calendarUrl`) opens this one schedule's feed.
+pub async fn signed_calendar(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let sig = params.get("sig").map(String::as_str).unwrap_or("");
+    let genuine = state.pager.as_ref().is_some_and(|p| p.verify_calendar(&name, sig));
+    if !genuine {
+        return Err(ApiError {
+            status: StatusCode::FORBIDDEN,
+            kind: "forbidden",
+            message: "this calendar link is not signed for this schedule".into(),
+        });
+    }
+    calendar(State(state), Path(name), Query(params)).await
 }
 
 /// `GET /api/v1/schedules/{name}/calendar.ics[?start=T][&end=T]`: by

@@ -200,6 +200,19 @@ fn the_calendar_feed_reads_back_as_the_same_shifts() {
     }
     let names: std::collections::HashSet<_> = shifts.iter().map(|x| x["user"]["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["alice", "bob", "carol"].into_iter().collect());
+
+    // Calendar apps send no token: the signed URL opens this feed only.
+    let listed = json(&s, "/api/v1/schedules");
+    let url = listed["data"]["schedules"][0]["calendarUrl"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let path = &url[url.find("/p/").unwrap()..];
+    let (code, same) = s.get(&format!("{path}&{range}"));
+    assert_eq!(code, 200);
+    assert_eq!(same.matches("BEGIN:VEVENT").count(), events.len());
+    assert_eq!(s.get(&path.replace("sig=", "sig=00")).0, 403);
+    assert_eq!(s.get(&path.replace("payments-primary", "other")).0, 403);
 }
 
 #[test]
