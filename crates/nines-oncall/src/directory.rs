@@ -538,21 +538,8 @@ fn schedule(
 mod tests {
     use super::*;
 
-    #[derive(Deserialize)]
-    struct Sections {
-        #[serde(default)]
-        users: Vec<UserSpec>,
-        #[serde(default)]
-        teams: Vec<TeamSpec>,
-        #[serde(default)]
-        schedules: Vec<ScheduleSpec>,
-        #[serde(default)]
-        escalation_policies: Vec<crate::escalation::PolicySpec>,
-    }
-
     fn build(yaml: &str) -> Result<Directory, Vec<String>> {
-        let s: Sections = serde_norway::from_str(yaml).unwrap();
-        Directory::build(&s.users, &s.teams, &s.schedules, &s.escalation_policies).map_err(|found| {
+        crate::fixtures::build(yaml).map_err(|found| {
             found
                 .into_iter()
                 .map(|(p, m)| {

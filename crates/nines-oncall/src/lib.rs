@@ -33,3 +33,33 @@ pub enum OncallError {
     #[error("{0}")]
     Period(String),
 }
+
+/// Directories written as the config writes them, for tests.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use std::sync::Arc;
+
+    /// The on-call sections of a config.
+    #[derive(serde::Deserialize)]
+    pub struct Sections {
+        #[serde(default)]
+        pub users: Vec<crate::directory::UserSpec>,
+        #[serde(default)]
+        pub teams: Vec<crate::directory::TeamSpec>,
+        #[serde(default)]
+        pub schedules: Vec<crate::directory::ScheduleSpec>,
+        #[serde(default)]
+        pub escalation_policies: Vec<crate::escalation::PolicySpec>,
+    }
+
+    /// The directory `yaml` describes, or its problems.
+    pub fn build(yaml: &str) -> Result<crate::Directory, Vec<nines_alerting::rulefile::Problem>> {
+        let s: Sections = serde_norway::from_str(yaml).expect("fixture YAML");
+        crate::Directory::build(&s.users, &s.teams, &s.schedules, &s.escalation_policies)
+    }
+
+    /// The directory `yaml` describes, which must be valid.
+    pub fn directory(yaml: &str) -> Arc<crate::Directory> {
+        Arc::new(build(yaml).expect("a valid fixture"))
+    }
+}

@@ -189,17 +189,9 @@ mod tests {
     const HOUR: i64 = 3_600_000;
 
     fn directory() -> Arc<Directory> {
-        #[derive(serde::Deserialize)]
-        struct Sections {
-            users: Vec<crate::directory::UserSpec>,
-            schedules: Vec<crate::directory::ScheduleSpec>,
-            escalation_policies: Vec<crate::escalation::PolicySpec>,
-        }
-        let s: Sections = serde_norway::from_str(
+        crate::fixtures::directory(
             "users:\n- {name: alice, time_zone: Europe/Berlin}\n- {name: bob, time_zone: America/New_York}\nschedules:\n- name: primary\n  layers:\n  - {participants: [alice, bob], shift_length: 12h, start: '2026-11-24T00:00'}\nescalation_policies:\n- {name: p, levels: [{targets: [{schedule: primary}], delay: 1h}]}\n",
         )
-        .unwrap();
-        Arc::new(Directory::build(&s.users, &[], &s.schedules, &s.escalation_policies).unwrap())
     }
 
     fn open(pager: &Pager, key: &str, at: i64) -> i64 {

@@ -39,14 +39,6 @@ fn rfc3339(ms: i64) -> String {
 }
 
 impl Message<'_> {
-    /// The first firing alert's annotation `name`.
-    fn annotation(&self, name: &str) -> Option<&str> {
-        self.page
-            .alerts
-            .iter()
-            .find_map(|a| a.annotations.get(name).map(String::as_str))
-    }
-
     /// The generic webhook body.
     pub fn webhook_body(&self) -> Value {
         let p = self.page;
@@ -63,9 +55,9 @@ impl Message<'_> {
                 "round": p.round + 1,
                 "groupKey": p.group_key,
                 "summary": p.summary,
-                "impact": self.annotation("impact"),
-                "playbook": self.annotation("playbook"),
-                "runbookUrl": self.annotation("runbook_url"),
+                "impact": p.annotation("impact"),
+                "playbook": p.annotation("playbook"),
+                "runbookUrl": p.annotation("runbook_url"),
                 "createdAt": rfc3339(p.created_at),
                 "url": self.page_url,
             },

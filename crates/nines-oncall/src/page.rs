@@ -90,6 +90,14 @@ pub struct Page {
     pub updated_at: i64,
 }
 
+impl Page {
+    /// The first alert's annotation `name` (`impact`, `playbook`,
+    /// `runbook_url`…).
+    pub fn annotation(&self, name: &str) -> Option<String> {
+        self.alerts.iter().find_map(|a| a.annotations.get(name).cloned())
+    }
+}
+
 /// A step in a page's timeline.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]

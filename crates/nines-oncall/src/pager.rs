@@ -462,17 +462,9 @@ mod tests {
     const MIN: i64 = 60_000;
 
     fn directory() -> Arc<Directory> {
-        #[derive(serde::Deserialize)]
-        struct Sections {
-            users: Vec<crate::directory::UserSpec>,
-            schedules: Vec<crate::directory::ScheduleSpec>,
-            escalation_policies: Vec<crate::escalation::PolicySpec>,
-        }
-        let s: Sections = serde_norway::from_str(
+        crate::fixtures::directory(
             "users:\n- {name: alice, contact_methods: [{type: webhook, url: 'http://127.0.0.1:9/alice'}, {type: slack, url: 'http://127.0.0.1:9/slack'}]}\n- {name: bob, contact_methods: [{type: webhook, url: 'http://127.0.0.1:9/bob'}]}\n- {name: lead, contact_methods: [{type: webhook, url: 'http://127.0.0.1:9/lead'}]}\nschedules:\n- name: primary\n  layers:\n  - {participants: [bob, alice], shift_length: 1d, start: '2026-11-23T00:00'}\nescalation_policies:\n- name: pay\n  ack_timeout: 30m\n  levels:\n  - {targets: [{schedule: primary}], delay: 10m}\n  - {targets: [{user: lead}, {schedule: primary}]}\n",
         )
-        .unwrap();
-        Arc::new(Directory::build(&s.users, &[], &s.schedules, &s.escalation_policies).unwrap())
     }
 
     fn alert() -> PageAlert {

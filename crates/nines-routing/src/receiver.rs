@@ -106,6 +106,13 @@ fn pagerduty_severity() -> String {
     "error".into()
 }
 
+/// A problem at `path` when `source` is a template that does not compile.
+fn check_templates(problems: &mut Vec<Problem>, path: Vec<PathPart>, source: &Option<String>) {
+    if let Some(Err(e)) = source.as_deref().map(crate::template::check) {
+        problems.push((path, e));
+    }
+}
+
 /// Whether `url` is an absolute http(s) URL.
 pub fn is_http_url(url: &str) -> bool {
     (url.starts_with("http://") || url.starts_with("https://"))
@@ -164,11 +171,8 @@ impl ReceiverSpec {
                     format!("{:?} is not an http:// or https:// URL", c.api_url),
                 ));
             }
-            for (field, source) in [("title", &c.title), ("text", &c.text)] {
-                if let Some(Err(e)) = source.as_deref().map(crate::template::check) {
-                    problems.push((at("slack_configs", i, field), e));
-                }
-            }
+            check_templates(&mut problems, at("slack_configs", i, "title"), &c.title);
+            check_templates(&mut problems, at("slack_configs", i, "text"), &c.text);
         }
         for (i, c) in self.email_configs.iter().enumerate() {
             if !is_address_list(&c.to) {
@@ -177,11 +181,8 @@ impl ReceiverSpec {
                     format!("{:?} is not a comma-separated list of addresses", c.to),
                 ));
             }
-            for (field, source) in [("subject", &c.subject), ("text", &c.text)] {
-                if let Some(Err(e)) = source.as_deref().map(crate::template::check) {
-                    problems.push((at("email_configs", i, field), e));
-                }
-            }
+            check_templates(&mut problems, at("email_configs", i, "subject"), &c.subject);
+            check_templates(&mut problems, at("email_configs", i, "text"), &c.text);
         }
         for (i, c) in self.pagerduty_configs.iter().enumerate() {
             if c.routing_key.trim().is_empty() || c.routing_key.len() > 255 {

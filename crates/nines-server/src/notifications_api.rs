@@ -23,14 +23,7 @@ pub async fn list(
         .deliveries
         .clone()
         .ok_or_else(|| ApiError::unavailable("notifications need the state store (a data directory)"))?;
-    let limit = match params.get("limit") {
-        None => 100,
-        Some(l) => l
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=MAX_LIMIT).contains(n))
-            .ok_or_else(|| ApiError::bad_data(format!("limit: {l:?} is not a number from 1 to {MAX_LIMIT}")))?,
-    };
+    let limit = crate::params::limit(params.get("limit").map(String::as_str), 100, MAX_LIMIT)?;
     let recent = tokio::task::spawn_blocking(move || repo.recent_deliveries(limit))
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?

@@ -46,7 +46,7 @@ fn page_error(e: PageError) -> ApiError {
 
 /// A page as the API shows it.
 pub fn page_json(p: &Page) -> Value {
-    let annotation = |name: &str| p.alerts.iter().find_map(|a| a.annotations.get(name).cloned());
+    let annotation = |name: &str| p.annotation(name);
     json!({
         "id": p.id,
         "status": p.status.name(),
@@ -97,14 +97,7 @@ pub async fn list(
             ))
         })?]),
     };
-    let limit = match params.get("limit") {
-        None => 100,
-        Some(l) => l
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=MAX_LIMIT).contains(n))
-            .ok_or_else(|| ApiError::bad_data(format!("limit: {l:?} is not a number from 1 to {MAX_LIMIT}")))?,
-    };
+    let limit = crate::params::limit(params.get("limit").map(String::as_str), 100, MAX_LIMIT)?;
     // The filter applies to the newest pages; open ones are few, so a
     // window of the limit's size is read and filtered.
     let pages = blocking(move || pager.recent(MAX_LIMIT.max(limit))).await?;
@@ -150,6 +143,31 @@ fn actor(body: &[u8], token: Option<Extension<Actor>>) -> Result<String, ApiErro
         .unwrap_or_else(|| "api".into()))
 }
 
+/// What a responder does to a page.
+#[derive(Clone, Copy)]
+enum PageAction {
+    Acknowledge,
+    Resolve,
+}
+
+async fn respond(
+    state: AppState,
+    id: i64,
+    token: Option<Extension<Actor>>,
+    body: &[u8],
+    what: PageAction,
+) -> Result<Response, ApiError> {
+    let pager = pager(&state)?;
+    let by = actor(body, token)?;
+    let now = state.clock.now_millis();
+    let page = blocking(move || match what {
+        PageAction::Acknowledge => pager.acknowledge(id, &by, now),
+        PageAction::Resolve => pager.resolve(id, &by, now),
+    })
+    .await?;
+    Ok(success(page_json(&page), Vec::new()))
+}
+
 /// `POST /api/v1/pages/{id}/ack`.
 pub async fn ack(
     State(state): State<AppState>,
@@ -157,11 +175,7 @@ pub async fn ack(
     token: Option<Extension<Actor>>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let pager = pager(&state)?;
-    let by = actor(&body, token)?;
-    let now = state.clock.now_millis();
-    let page = blocking(move || pager.acknowledge(id, &by, now)).await?;
-    Ok(success(page_json(&page), Vec::new()))
+    respond(state, id, token, &body, PageAction::Acknowledge).await
 }
 
 /// `POST /api/v1/pages/{id}/resolve`.
@@ -171,11 +185,7 @@ pub async fn resolve(
     token: Option<Extension<Actor>>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let pager = pager(&state)?;
-    let by = actor(&body, token)?;
-    let now = state.clock.now_millis();
-    let page = blocking(move || pager.resolve(id, &by, now)).await?;
-    Ok(success(page_json(&page), Vec::new()))
+    respond(state, id, token, &body, PageAction::Resolve).await
 }
 
 fn html(status: StatusCode, title: &str, body: &str) -> Response {

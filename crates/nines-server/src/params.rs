@@ -194,6 +194,19 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// A `limit` parameter: `default` when absent, else a number from 1 to
+/// `max`.
+pub fn limit(given: Option<&str>, default: usize, max: usize) -> Result<usize, ApiError> {
+    match given {
+        None => Ok(default),
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| ApiError::bad_data(format!("limit: {l:?} is not a number from 1 to {max}"))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
