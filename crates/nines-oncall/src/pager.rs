@@ -77,7 +77,11 @@ pub struct Pager {
     signer: LinkSigner,
     state: Mutex<State>,
     queued: Box<dyn Fn() + Send + Sync>,
+    observer: Mutex<Option<Observer>>,
 }
+
+/// Told every step once it is stored: the page and its new events.
+pub type Observer = Box<dyn Fn(&Page, &[PageEvent]) + Send + Sync>;
 
 fn event(page_id: i64, at: i64, kind: &str, detail: String) -> PageEvent {
     PageEvent {
@@ -128,7 +132,13 @@ impl Pager {
                 open,
             }),
             queued,
+            observer: Mutex::new(None),
         })
+    }
+
+    /// Tells `observer` about every step from now on (the event log).
+    pub fn observe(&self, observer: Observer) {
+        *self.observer.lock() = Some(observer);
     }
 
     /// Takes the users, schedules and policies in force, the URL links
@@ -173,6 +183,16 @@ impl Pager {
         }
         if !stored.is_empty() {
             (self.queued)();
+        }
+        if let Some(observe) = self.observer.lock().as_ref() {
+            let events: Vec<PageEvent> = events
+                .iter()
+                .map(|e| PageEvent {
+                    page_id: saved.id,
+                    ..e.clone()
+                })
+                .collect();
+            observe(&saved, &events);
         }
         Ok(saved)
     }

@@ -12,6 +12,7 @@ mod admin;
 pub mod auth;
 mod body;
 mod error;
+pub mod events_api;
 mod export;
 mod gate_api;
 mod heartbeat_api;
@@ -96,6 +97,8 @@ pub struct AppState {
     pub oncall: oncall_api::SharedDirectory,
     /// Pages and their escalation.
     pub pager: Option<Arc<nines_oncall::pager::Pager>>,
+    /// The append-only event log.
+    pub events: Option<Arc<dyn nines_learning::events::EventLog>>,
 }
 
 impl AppState {
@@ -120,6 +123,7 @@ impl AppState {
             deliveries: None,
             oncall: Arc::default(),
             pager: None,
+            events: None,
         }
     }
 }
@@ -153,6 +157,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/heartbeats", get(heartbeat_api::list))
         .route("/api/v1/heartbeats/{name}", post(heartbeat_api::beat))
         .route("/api/v1/notifications", get(notifications_api::list))
+        .route("/api/v1/events", get(events_api::list))
         .route("/api/v1/oncall", get(oncall_api::who))
         .route("/api/v1/oncall/load", get(oncall_api::load))
         .route("/api/v1/pages", get(pages_api::list))

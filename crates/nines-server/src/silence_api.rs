@@ -132,11 +132,21 @@ pub async fn create(
         serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_data(format!("silence: {e}")))?;
     let by = actor(&token, parsed.created_by.as_deref(), "createdBy")?;
     let now = state.clock.now_millis();
-    let req = request(parsed, by, now)?;
-    let id = tokio::task::spawn_blocking(move || silences.put(req, now))
+    let req = request(parsed, by.clone(), now)?;
+    let store = silences.clone();
+    let id = tokio::task::spawn_blocking(move || store.put(req, now))
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?
         .map_err(from_silence_error)?;
+    let payload = silences.get(&id).map_or(json!({"id": id}), |s| silence_json(&s, now));
+    let event = nines_learning::events::NewEvent {
+        at: now,
+        kind: "silence.created".into(),
+        service: None,
+        actor: Some(by),
+        payload,
+    };
+    crate::events_api::record(state.events.clone(), event).await;
     Ok(success(json!({"silenceID": id}), Vec::new()))
 }
 
@@ -158,12 +168,25 @@ pub async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Resu
 }
 
 /// `DELETE /api/v1/silences/{id}`: expires it now.
-pub async fn expire(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub async fn expire(
+    State(state): State<AppState>,
+    Extension(token): Extension<Actor>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let silences = silences(&state)?;
     let now = state.clock.now_millis();
     let done = tokio::task::spawn_blocking(move || silences.expire(&id, now))
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?
         .map_err(from_silence_error)?;
-    Ok(success(silence_json(&done, now), Vec::new()))
+    let body = silence_json(&done, now);
+    let event = nines_learning::events::NewEvent {
+        at: now,
+        kind: "silence.expired".into(),
+        service: None,
+        actor: Some(token.0.unwrap_or_else(|| "api".into())),
+        payload: body.clone(),
+    };
+    crate::events_api::record(state.events.clone(), event).await;
+    Ok(success(body, Vec::new()))
 }

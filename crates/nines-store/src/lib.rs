@@ -12,6 +12,7 @@ use parking_lot::Mutex;
 use rusqlite::Connection;
 
 mod alerting;
+mod events;
 mod gate;
 mod migrate;
 mod oncall;

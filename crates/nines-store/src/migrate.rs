@@ -209,6 +209,23 @@ pub const MIGRATIONS: &[Migration] = &[
         ) WITHOUT ROWID;
     ",
     },
+    Migration {
+        version: 9,
+        name: "the event log",
+        sql: "
+        CREATE TABLE event (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            at INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            service TEXT,
+            actor TEXT,
+            payload TEXT NOT NULL
+        );
+        CREATE INDEX event_at ON event (at, id);
+        CREATE INDEX event_service_at ON event (service, at, id);
+        CREATE INDEX event_kind_at ON event (kind, at, id);
+    ",
+    },
 ];
 
 /// The version a fully migrated store is at.

@@ -2,6 +2,8 @@
 
 mod client;
 mod config;
+mod events;
+mod events_cli;
 mod gate_cli;
 mod heartbeat_task;
 mod maintenance_cli;
@@ -372,6 +374,8 @@ enum Command {
     /// Pages: alerts escalating to people until someone acknowledges.
     #[command(subcommand)]
     Page(PageCommand),
+    /// The event log: pages, notifications, silences, in time order.
+    Events(events_cli::EventsArgs),
     /// Run the server: ingestion, storage and the HTTP API.
     Serve {
         /// Configuration file (YAML). Without one, defaults apply.
@@ -504,6 +508,7 @@ fn main() -> ExitCode {
             } => silence_cli::list(&server, expired, output, c),
             SilenceCommand::Expire { ids, server } => silence_cli::expire(&server, &ids, c),
         }),
+        Command::Events(args) => with_client(&cli.token, &cli.ca_file, |c| events_cli::run(&args, c)),
         Command::Page(cmd) => with_client(&cli.token, &cli.ca_file, |c| match cmd {
             PageCommand::List { status, server, output } => page_cli::list(&server, &status, output, c),
             PageCommand::Ack {

@@ -34,6 +34,7 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, CertificateStore, Tls, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use nines_learning::events::EventLog;
 use nines_routing::receiver::EmailMessage;
 use nines_routing::template::Templates;
 
@@ -163,6 +164,14 @@ impl Mailer {
     }
 }
 
+/// Where the runner writes down what it did.
+pub struct Logs {
+    /// The notification log and deliveries.
+    pub deliveries: Arc<dyn DeliveryRepository>,
+    /// The event log.
+    pub events: Arc<dyn EventLog>,
+}
+
 /// The dispatcher, the sender, and what wakes them.
 pub struct NotifyRunner {
     repo: Arc<dyn DeliveryRepository>,
@@ -177,12 +186,13 @@ pub struct NotifyRunner {
     http: reqwest::Client,
     mailer: Mutex<Option<Arc<Mailer>>>,
     in_flight: Mutex<HashSet<i64>>,
+    events: Arc<dyn EventLog>,
 }
 
 impl NotifyRunner {
     /// A runner with no route tree; call [`NotifyRunner::configure`].
     pub fn new(
-        repo: Arc<dyn DeliveryRepository>,
+        logs: Logs,
         feed: Feed,
         suppressor: Arc<Suppressor>,
         clock: SharedClock,
@@ -190,6 +200,10 @@ impl NotifyRunner {
         pager: Arc<Pager>,
         queued: Arc<Notify>,
     ) -> Result<Self, String> {
+        let Logs {
+            deliveries: repo,
+            events,
+        } = logs;
         // reqwest is built without a default TLS provider; another caller
         // may have installed it already, which is what the error means.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -212,6 +226,7 @@ impl NotifyRunner {
             http,
             mailer: Mutex::new(None),
             in_flight: Mutex::new(HashSet::new()),
+            events,
         })
     }
 
@@ -426,7 +441,16 @@ impl NotifyRunner {
             );
         }
         let repo = self.repo.clone();
-        let saved = tokio::task::spawn_blocking(move || repo.update_delivery(&updated)).await;
+        let event = crate::events::delivery_event(&updated);
+        let events = self.events.clone();
+        let saved = tokio::task::spawn_blocking(move || {
+            repo.update_delivery(&updated)?;
+            match event {
+                Some(e) => events.append(&[e]).map(|_| ()),
+                None => Ok(()),
+            }
+        })
+        .await;
         if let Ok(Err(e)) = saved {
             tracing::error!("recording a delivery attempt failed: {e}");
         }

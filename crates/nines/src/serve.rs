@@ -219,12 +219,17 @@ async fn serve(
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| format!("loading pages: {e}"))?;
-        Arc::new(pager)
+        let pager = Arc::new(pager);
+        pager.observe(crate::events::page_observer(store.clone()));
+        pager
     };
     rules_runner.notify_changes_to(alerts_changed.clone());
     inbound.notify_changes_to(alerts_changed.clone());
     let notify = Arc::new(crate::notify_task::NotifyRunner::new(
-        store.clone(),
+        crate::notify_task::Logs {
+            deliveries: store.clone(),
+            events: store.clone(),
+        },
         crate::notify_task::Feed {
             rules: rules_runner.manager(),
             slos: slo_board.clone(),
@@ -332,6 +337,7 @@ async fn serve(
         deliveries: Some(store.clone()),
         oncall,
         pager: Some(pager),
+        events: Some(store.clone()),
     });
     let opts = ServeOptions {
         tls,

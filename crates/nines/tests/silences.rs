@@ -150,6 +150,20 @@ fn silences_mute_inhibition_holds_back_and_both_survive_a_kill() {
     assert!(ok && table.contains(&id) && table.contains("expired"), "{table}");
     let (ok, table) = nines(&s, &["silence", "list"]);
     assert!(ok && !table.contains(&id), "{table}");
+
+    // The event log kept who made and who ended each silence, across the
+    // kill -9.
+    let (code, body) = s.get("/api/v1/events?kind=silence.");
+    assert_eq!(code, 200, "{body}");
+    let events: Value = serde_json::from_str(&body).unwrap();
+    let mine: Vec<(&str, &str)> = events["data"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["payload"]["id"] == id.as_str())
+        .map(|e| (e["kind"].as_str().unwrap(), e["actor"].as_str().unwrap()))
+        .collect();
+    assert_eq!(mine, [("silence.created", "ana"), ("silence.expired", "api")], "{body}");
     s.stop();
 }
 
