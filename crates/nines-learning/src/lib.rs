@@ -6,4 +6,5 @@
 //!
 //! Domain rules only: no HTTP, no storage engine.
 
+pub mod changes;
 pub mod events;

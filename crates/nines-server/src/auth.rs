@@ -143,6 +143,7 @@ pub fn scope_of(method: &Method, route: &str) -> Option<Scope> {
         "/api/v1/write" | "/api/v1/import" | "/v1/metrics" | "/v2/enqueue" => Some(Scope::Ingest),
         r if r.starts_with("/api/v1/integrations/") => Some(Scope::Ingest),
         "/api/v1/heartbeats/{name}" => Some(Scope::Ingest),
+        "/api/v1/deploys" | "/api/v1/changes" if method == Method::POST => Some(Scope::Ingest),
         "/-/reload" => Some(Scope::Admin),
         r if r.starts_with("/api/v1/admin/") => Some(Scope::Admin),
         r if (r.starts_with("/api/v1/maintenance")

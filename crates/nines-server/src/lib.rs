@@ -11,6 +11,7 @@ use nines_tsdb::Db;
 mod admin;
 pub mod auth;
 mod body;
+mod changes_api;
 mod error;
 pub mod events_api;
 mod export;
@@ -158,6 +159,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/heartbeats/{name}", post(heartbeat_api::beat))
         .route("/api/v1/notifications", get(notifications_api::list))
         .route("/api/v1/events", get(events_api::list))
+        .route("/api/v1/deploys", post(changes_api::deploy))
+        .route("/api/v1/changes", post(changes_api::change))
+        .route("/api/v1/integrations/github", post(changes_api::github))
         .route("/api/v1/oncall", get(oncall_api::who))
         .route("/api/v1/oncall/load", get(oncall_api::load))
         .route("/api/v1/pages", get(pages_api::list))

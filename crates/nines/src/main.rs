@@ -2,6 +2,7 @@
 
 mod client;
 mod config;
+mod deploy_cli;
 mod events;
 mod events_cli;
 mod gate_cli;
@@ -150,6 +151,13 @@ enum OncallCommand {
         #[arg(long, short, default_value = "table")]
         output: targets::Output,
     },
+}
+
+/// `nines deploy ...`
+#[derive(Debug, Subcommand)]
+enum DeployCommand {
+    /// Record a deploy (and the commits it ships) in the event log.
+    Record(deploy_cli::RecordArgs),
 }
 
 /// `nines page ...`
@@ -374,8 +382,11 @@ enum Command {
     /// Pages: alerts escalating to people until someone acknowledges.
     #[command(subcommand)]
     Page(PageCommand),
-    /// The event log: pages, notifications, silences, in time order.
+    /// The event log: pages, notifications, silences, deploys, changes.
     Events(events_cli::EventsArgs),
+    /// Deploys: what went out, when, with which commits.
+    #[command(subcommand)]
+    Deploy(DeployCommand),
     /// Run the server: ingestion, storage and the HTTP API.
     Serve {
         /// Configuration file (YAML). Without one, defaults apply.
@@ -508,6 +519,9 @@ fn main() -> ExitCode {
             } => silence_cli::list(&server, expired, output, c),
             SilenceCommand::Expire { ids, server } => silence_cli::expire(&server, &ids, c),
         }),
+        Command::Deploy(DeployCommand::Record(args)) => {
+            with_client(&cli.token, &cli.ca_file, |c| deploy_cli::record(&args, c))
+        }
         Command::Events(args) => with_client(&cli.token, &cli.ca_file, |c| events_cli::run(&args, c)),
         Command::Page(cmd) => with_client(&cli.token, &cli.ca_file, |c| match cmd {
             PageCommand::List { status, server, output } => page_cli::list(&server, &status, output, c),
