@@ -187,6 +187,7 @@ pub struct NotifyRunner {
     mailer: Mutex<Option<Arc<Mailer>>>,
     in_flight: Mutex<HashSet<i64>>,
     events: Arc<dyn EventLog>,
+    alert_states: crate::events::AlertStates,
 }
 
 impl NotifyRunner {
@@ -226,6 +227,7 @@ impl NotifyRunner {
             http,
             mailer: Mutex::new(None),
             in_flight: Mutex::new(HashSet::new()),
+            alert_states: crate::events::AlertStates::new(events.clone()),
             events,
         })
     }
@@ -274,12 +276,17 @@ impl NotifyRunner {
     /// One round: route the current alerts and queue what is due.
     /// Returns when the next group flushes.
     fn dispatch_once(&self, now: i64) -> Result<Option<i64>, String> {
+        let mut alerts = self.feed.alerts(now)?;
+        // Every state change is logged, silenced or not, routed or not:
+        // the log records what happened, not what was sent.
+        if let Err(e) = self.alert_states.observe(&alerts, now) {
+            tracing::error!("{e}");
+        }
         let mut guard = self.routing.lock();
         let Some(routing) = guard.as_mut() else {
             // Pages opened under an earlier config still escalate.
             return self.pager.tick(now).map_err(|e| format!("escalating pages: {e}"));
         };
-        let mut alerts = self.feed.alerts(now)?;
         let firing: Vec<usize> = (0..alerts.len()).filter(|&i| !alerts[i].resolved(now)).collect();
         let labels: Vec<&std::collections::BTreeMap<String, String>> =
             firing.iter().map(|&i| &alerts[i].labels).collect();

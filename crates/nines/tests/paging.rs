@@ -287,6 +287,9 @@ fn escalation_picks_up_after_kill_9() {
         1
     );
     assert_eq!(r.bodies_to("/alice").len(), 1, "the restart does not page alice again");
+    // Nor does it log the alert firing again: the log remembers.
+    let fired = json(&s, "/api/v1/events?kind=alert.firing")["data"]["events"].clone();
+    assert_eq!(fired.as_array().unwrap().len(), 1, "{fired}");
 
     let (ok, out) = s.cli(&["page", "resolve", &id.to_string(), "--by", "ana"]);
     assert!(ok && out.contains("resolved"), "{out}");
