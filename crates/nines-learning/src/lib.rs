@@ -8,3 +8,4 @@
 
 pub mod changes;
 pub mod events;
+pub mod incident;

@@ -139,7 +139,9 @@ pub fn scope_of(method: &Method, route: &str) -> Option<Scope> {
         "/-/healthy" | "/-/ready" => None,
         // Signed links carry their own proof.
         r if r.starts_with("/p/") => None,
-        r if r.starts_with("/api/v1/pages/") && method != Method::GET => Some(Scope::Respond),
+        r if (r.starts_with("/api/v1/pages/") || r.starts_with("/api/v1/incidents")) && method != Method::GET => {
+            Some(Scope::Respond)
+        }
         "/api/v1/write" | "/api/v1/import" | "/v1/metrics" | "/v2/enqueue" => Some(Scope::Ingest),
         r if r.starts_with("/api/v1/integrations/") => Some(Scope::Ingest),
         "/api/v1/heartbeats/{name}" => Some(Scope::Ingest),

@@ -18,6 +18,7 @@ mod export;
 mod gate_api;
 mod heartbeat_api;
 mod inbound_api;
+mod incidents_api;
 mod ingest;
 pub mod limits;
 pub mod listen;
@@ -100,6 +101,8 @@ pub struct AppState {
     pub pager: Option<Arc<nines_oncall::pager::Pager>>,
     /// The append-only event log.
     pub events: Option<Arc<dyn nines_learning::events::EventLog>>,
+    /// Incidents.
+    pub incidents: Option<Arc<dyn nines_learning::incident::IncidentRepository>>,
 }
 
 impl AppState {
@@ -125,6 +128,7 @@ impl AppState {
             oncall: Arc::default(),
             pager: None,
             events: None,
+            incidents: None,
         }
     }
 }
@@ -159,6 +163,13 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/heartbeats/{name}", post(heartbeat_api::beat))
         .route("/api/v1/notifications", get(notifications_api::list))
         .route("/api/v1/events", get(events_api::list))
+        .route(
+            "/api/v1/incidents",
+            get(incidents_api::list).post(incidents_api::declare),
+        )
+        .route("/api/v1/incidents/{id}", get(incidents_api::show))
+        .route("/api/v1/incidents/{id}/update", post(incidents_api::update))
+        .route("/api/v1/incidents/{id}/notes", post(incidents_api::note))
         .route("/api/v1/deploys", post(changes_api::deploy))
         .route("/api/v1/changes", post(changes_api::change))
         .route("/api/v1/integrations/github", post(changes_api::github))

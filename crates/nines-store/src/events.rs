@@ -10,20 +10,24 @@ use rusqlite::types::Value as SqlValue;
 use crate::{alert_repo_error, Store};
 
 impl Store {
+    /// Appends `events` inside the caller's transaction.
+    pub(crate) fn insert_events(&self, tx: &rusqlite::Transaction<'_>, events: &[NewEvent]) -> crate::Result<Vec<i64>> {
+        let mut ids = Vec::with_capacity(events.len());
+        let mut stmt = tx
+            .prepare_cached("INSERT INTO event (at, kind, service, actor, payload) VALUES (?1, ?2, ?3, ?4, ?5)")
+            .map_err(|e| self.sqlite(e))?;
+        for e in events {
+            stmt.execute(params![e.at, e.kind, e.service, e.actor, e.payload.to_string()])
+                .map_err(|e| self.sqlite(e))?;
+            ids.push(tx.last_insert_rowid());
+        }
+        Ok(ids)
+    }
+
     fn append_inner(&self, events: &[NewEvent]) -> crate::Result<Vec<i64>> {
         let mut conn = self.conn.lock();
         let tx = conn.transaction().map_err(|e| self.sqlite(e))?;
-        let mut ids = Vec::with_capacity(events.len());
-        {
-            let mut stmt = tx
-                .prepare_cached("INSERT INTO event (at, kind, service, actor, payload) VALUES (?1, ?2, ?3, ?4, ?5)")
-                .map_err(|e| self.sqlite(e))?;
-            for e in events {
-                stmt.execute(params![e.at, e.kind, e.service, e.actor, e.payload.to_string()])
-                    .map_err(|e| self.sqlite(e))?;
-                ids.push(tx.last_insert_rowid());
-            }
-        }
+        let ids = self.insert_events(&tx, events)?;
         tx.commit().map_err(|e| self.sqlite(e))?;
         Ok(ids)
     }

@@ -14,6 +14,7 @@ use rusqlite::Connection;
 mod alerting;
 mod events;
 mod gate;
+mod incidents;
 mod migrate;
 mod oncall;
 mod routing;

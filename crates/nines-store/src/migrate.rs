@@ -226,6 +226,20 @@ pub const MIGRATIONS: &[Migration] = &[
         CREATE INDEX event_kind_at ON event (kind, at, id);
     ",
     },
+    Migration {
+        version: 10,
+        name: "incidents",
+        sql: "
+        CREATE TABLE incident (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            body TEXT NOT NULL,
+            state TEXT NOT NULL,
+            severity TEXT NOT NULL,
+            declared_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL
+        );
+    ",
+    },
 ];
 
 /// The version a fully migrated store is at.

@@ -7,6 +7,7 @@ mod events;
 mod events_cli;
 mod gate_cli;
 mod heartbeat_task;
+mod incident_cli;
 mod maintenance_cli;
 mod notify_task;
 mod oncall_cli;
@@ -387,6 +388,20 @@ enum Command {
     /// Deploys: what went out, when, with which commits.
     #[command(subcommand)]
     Deploy(DeployCommand),
+    /// Incidents: declare, follow, resolve.
+    Incident {
+        #[command(subcommand)]
+        command: incident_cli::IncidentCommand,
+        /// The server to ask.
+        #[arg(long, default_value = "http://127.0.0.1:9999", global = true)]
+        server: String,
+        /// Who acts; $USER if not given.
+        #[arg(long, env = "USER", global = true)]
+        user: Option<String>,
+        /// `table` or `json` (the API's data).
+        #[arg(long, short, default_value = "table", global = true)]
+        output: targets::Output,
+    },
     /// Run the server: ingestion, storage and the HTTP API.
     Serve {
         /// Configuration file (YAML). Without one, defaults apply.
@@ -518,6 +533,14 @@ fn main() -> ExitCode {
                 output,
             } => silence_cli::list(&server, expired, output, c),
             SilenceCommand::Expire { ids, server } => silence_cli::expire(&server, &ids, c),
+        }),
+        Command::Incident {
+            command,
+            server,
+            user,
+            output,
+        } => with_client(&cli.token, &cli.ca_file, |c| {
+            incident_cli::run(command, &server, user.as_deref(), output, c)
         }),
         Command::Deploy(DeployCommand::Record(args)) => {
             with_client(&cli.token, &cli.ca_file, |c| deploy_cli::record(&args, c))

@@ -338,6 +338,7 @@ async fn serve(
         oncall,
         pager: Some(pager),
         events: Some(store.clone()),
+        incidents: Some(store.clone()),
     });
     let opts = ServeOptions {
         tls,

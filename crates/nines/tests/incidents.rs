@@ -1,0 +1,160 @@
+//! Incidents through the real binary: declared and followed with
+//! `nines incident`, each state change kept as a milestone and an event,
+//! invalid transitions refused with what may follow, bad requests
+//! answered 400, and everything still there after kill -9.
+
+mod common;
+
+use common::Server;
+use serde_json::Value;
+
+fn json(s: &Server, path: &str) -> Value {
+    let (code, body) = s.get(path);
+    assert_eq!(code, 200, "{path}: {body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+#[test]
+fn an_incident_is_declared_worked_resolved_and_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(&dir.path().join("data"), &[]);
+    let (ok, out) = s.cli(&[
+        "incident",
+        "declare",
+        "--title",
+        "checkout fails for card payments",
+        "--severity",
+        "sev2",
+        "--service",
+        "checkout",
+        "--commander",
+        "bo",
+        "-o",
+        "json",
+    ]);
+    assert!(ok, "{out}");
+    let declared: Value = serde_json::from_str(&out).unwrap();
+    let id = declared["incidents"][0]["id"].as_i64().unwrap();
+    assert_eq!(declared["incidents"][0]["severity"], "SEV2");
+    assert_eq!(declared["incidents"][0]["declaredBy"], "ana");
+
+    for args in [
+        vec!["update", "--state", "investigating", "--scribe", "cy"],
+        vec![
+            "update",
+            "--state",
+            "identified",
+            "--message",
+            "a bad config push; rolling back",
+        ],
+        vec!["update", "--state", "monitoring", "--service", "payments"],
+    ] {
+        let id = id.to_string();
+        let mut full = vec!["incident", args[0], &id];
+        full.extend(&args[1..]);
+        let (ok, out) = s.cli(&full);
+        assert!(ok, "{full:?}: {out}");
+    }
+    let (ok, out) = s.cli(&["incident", "note", &id.to_string(), "error rate back under 0.1%"]);
+    assert!(ok, "{out}");
+
+    // Closing before resolving is refused, saying what may follow.
+    let (ok, out) = s.cli(&["incident", "update", &id.to_string(), "--state", "closed"]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains(
+            "it cannot become closed (from monitoring it may become triage, investigating, identified, resolved)"
+        ),
+        "{out}"
+    );
+    let (ok, out) = s.cli(&["incident", "resolve", &id.to_string(), "-m", "fixed by the rollback"]);
+    assert!(ok && out.contains("resolved"), "{out}");
+    let (ok, out) = s.cli(&["incident", "update", &id.to_string(), "--state", "closed"]);
+    assert!(ok, "{out}");
+    let (code, body) = s.post(
+        &format!("/api/v1/incidents/{id}/update"),
+        "application/json",
+        br#"{"state":"investigating"}"#,
+    );
+    assert_eq!(code, 409, "{body}");
+    assert!(body.contains("a closed incident does not change"), "{body}");
+    for (path, bad) in [
+        ("/api/v1/incidents", r#"{"title":"x","severity":"SEV9"}"#),
+        ("/api/v1/incidents", r#"{"title":"","severity":"SEV3"}"#),
+        ("/api/v1/incidents", r#"{"title":"x","severity":"SEV3","colour":"red"}"#),
+        ("/api/v1/incidents/1/update", r#"{"state":"sleeping"}"#),
+    ] {
+        let (code, body) = s.post(path, "application/json", bad.as_bytes());
+        assert_eq!(code, 400, "{path} {bad}: {body}");
+    }
+    assert_eq!(
+        s.post("/api/v1/incidents/77/notes", "application/json", br#"{"note":"x"}"#)
+            .0,
+        404
+    );
+
+    s.kill9();
+    let s = Server::start(&dir.path().join("data"), &[]);
+    let i = json(&s, &format!("/api/v1/incidents/{id}"))["data"].clone();
+    let milestones: Vec<&str> = i["milestones"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        milestones,
+        [
+            "triage",
+            "investigating",
+            "identified",
+            "monitoring",
+            "resolved",
+            "closed"
+        ]
+    );
+    assert_eq!(i["services"], serde_json::json!(["checkout", "payments"]));
+    assert_eq!(
+        (i["commander"].as_str(), i["scribe"].as_str()),
+        (Some("bo"), Some("cy"))
+    );
+    assert_eq!(i["statusUpdate"], "fixed by the rollback");
+    assert!(
+        json(&s, "/api/v1/incidents")["data"]["incidents"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "closed is not open"
+    );
+    let (ok, out) = s.cli(&["incident", "list", "--state", "all"]);
+    assert!(ok && out.contains("checkout fails for card payments"), "{out}");
+
+    let events = json(&s, "/api/v1/events?kind=incident.")["data"]["events"].clone();
+    let kinds: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "incident.declared",
+            "incident.state",
+            "incident.role",
+            "incident.state",
+            "incident.update",
+            "incident.state",
+            "incident.note",
+            "incident.state",
+            "incident.update",
+            "incident.state"
+        ],
+        "{events}"
+    );
+    assert!(events
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| e["payload"]["incident"] == id && e["actor"] == "ana"));
+}
