@@ -1,7 +1,8 @@
 #![no_main]
-//! Any bytes as a deploy, a change, a GitHub deployment_status event or
-//! a `git log` of commits are read or refused with a message, never a
-//! panic; what reads becomes an event of its service.
+//! Any bytes as a deploy, a change, a GitHub deployment_status event, a
+//! `git log` of commits, or an incident declaration or update are read or
+//! refused with a message, never a panic; what reads becomes an event of
+//! its service, and an incident never leaves a closed state.
 use libfuzzer_sys::fuzz_target;
 use nines_learning::changes::{decode_change, decode_deploy, decode_github_deployment_status, parse_git_log};
 
@@ -19,4 +20,25 @@ fuzz_target!(|data: &[u8]| {
         assert!(!d.service.is_empty());
     }
     let _ = parse_git_log(&String::from_utf8_lossy(data));
+    use nines_learning::incident::{declare, update, Declare, IncidentRepository, MemIncidents, State, Update};
+    if let Ok(d) = serde_json::from_slice::<Declare>(data) {
+        let repo = MemIncidents::default();
+        if let Ok(i) = declare(&repo, &d, "fuzz", now) {
+            assert_eq!(i.state, State::Triage);
+        }
+    }
+    if let Ok(u) = serde_json::from_slice::<Update>(data) {
+        let repo = MemIncidents::default();
+        let d = Declare {
+            title: "t".into(),
+            severity: "SEV3".into(),
+            ..Default::default()
+        };
+        if let Ok(i) = declare(&repo, &d, "fuzz", now) {
+            let before = repo.incident(i.id).ok().flatten().map(|x| x.state);
+            if let Ok(after) = update(&repo, i.id, &u, "fuzz", now + 1) {
+                assert!(before.is_some_and(|b| b == after.state || b.may_become(after.state)));
+            }
+        }
+    }
 });
