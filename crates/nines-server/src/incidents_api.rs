@@ -84,6 +84,28 @@ async fn blocking<T: Send + 'static>(
         .map_err(incident_error)
 }
 
+/// A write: reads the body, names who acts, runs `act` off the runtime
+/// and answers with the incident as it now is.
+async fn write<B>(
+    state: AppState,
+    token: Actor,
+    headers: HeaderMap,
+    raw: Body,
+    what: &str,
+    by: fn(&B) -> Option<&str>,
+    act: impl FnOnce(&dyn IncidentRepository, B, String, i64) -> Result<Incident, IncidentError> + Send + 'static,
+) -> Result<Response, ApiError>
+where
+    B: serde::de::DeserializeOwned + Send + 'static,
+{
+    let repo = repo(&state)?;
+    let parsed: B = body(&headers, raw, what).await?;
+    let who = actor(by(&parsed), &token);
+    let now = state.clock.now_millis();
+    let i = blocking(move || act(repo.as_ref(), parsed, who, now)).await?;
+    Ok(success(incident_json(&i), Vec::new()))
+}
+
 /// `POST /api/v1/incidents`.
 pub async fn declare(
     State(state): State<AppState>,
@@ -91,12 +113,16 @@ pub async fn declare(
     headers: HeaderMap,
     raw: Body,
 ) -> Result<Response, ApiError> {
-    let repo = repo(&state)?;
-    let d: Declare = body(&headers, raw, "incident").await?;
-    let by = actor(d.by.as_deref(), &token);
-    let now = state.clock.now_millis();
-    let i = blocking(move || incident::declare(repo.as_ref(), &d, &by, now)).await?;
-    Ok(success(incident_json(&i), Vec::new()))
+    write(
+        state,
+        token,
+        headers,
+        raw,
+        "incident",
+        |d: &Declare| d.by.as_deref(),
+        |repo, d, by, now| incident::declare(repo, &d, &by, now),
+    )
+    .await
 }
 
 /// `GET /api/v1/incidents[?state=open|all|STATE]`, newest first;
@@ -142,12 +168,16 @@ pub async fn update(
     headers: HeaderMap,
     raw: Body,
 ) -> Result<Response, ApiError> {
-    let repo = repo(&state)?;
-    let u: Update = body(&headers, raw, "update").await?;
-    let by = actor(u.by.as_deref(), &token);
-    let now = state.clock.now_millis();
-    let i = blocking(move || incident::update(repo.as_ref(), id, &u, &by, now)).await?;
-    Ok(success(incident_json(&i), Vec::new()))
+    write(
+        state,
+        token,
+        headers,
+        raw,
+        "update",
+        |u: &Update| u.by.as_deref(),
+        move |repo, u, by, now| incident::update(repo, id, &u, &by, now),
+    )
+    .await
 }
 
 #[derive(serde::Deserialize)]
@@ -166,10 +196,14 @@ pub async fn note(
     headers: HeaderMap,
     raw: Body,
 ) -> Result<Response, ApiError> {
-    let repo = repo(&state)?;
-    let n: NoteBody = body(&headers, raw, "note").await?;
-    let by = actor(n.by.as_deref(), &token);
-    let now = state.clock.now_millis();
-    let i = blocking(move || incident::note(repo.as_ref(), id, &n.note, &by, now)).await?;
-    Ok(success(incident_json(&i), Vec::new()))
+    write(
+        state,
+        token,
+        headers,
+        raw,
+        "note",
+        |n: &NoteBody| n.by.as_deref(),
+        move |repo, n, by, now| incident::note(repo, id, &n.note, &by, now),
+    )
+    .await
 }
