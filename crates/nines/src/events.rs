@@ -27,9 +27,65 @@ fn actor(page: &Page, e: &PageEvent) -> String {
     .unwrap_or_else(|| "nines".into())
 }
 
-/// An observer that appends each page step to `log`.
-pub fn page_observer(log: Arc<dyn EventLog>) -> Observer {
+/// Declares incidents for pages that the `incidents.auto_declare` rules
+/// pick; the rules are swapped on reload.
+pub struct AutoDeclarer {
+    repo: Arc<dyn nines_learning::incident::IncidentRepository>,
+    rules: parking_lot::RwLock<Vec<crate::config::incidents::AutoDeclare>>,
+}
+
+impl AutoDeclarer {
+    /// No rules until [`AutoDeclarer::configure`].
+    pub fn new(repo: Arc<dyn nines_learning::incident::IncidentRepository>) -> Self {
+        Self {
+            repo,
+            rules: parking_lot::RwLock::new(Vec::new()),
+        }
+    }
+
+    /// Takes the config's rules.
+    pub fn configure(&self, rules: Vec<crate::config::incidents::AutoDeclare>) {
+        *self.rules.write() = rules;
+    }
+
+    /// Declares an incident for a page that just opened, if a rule picks it.
+    fn on_page(&self, page: &Page, steps: &[PageEvent]) {
+        if !steps.iter().any(|e| e.kind == "triggered") {
+            return;
+        }
+        let rules = self.rules.read();
+        let Some(rule) = rules.iter().find(|r| {
+            page.alerts
+                .iter()
+                .any(|a| nines_routing::matchers::matches_all(&r.matchers, &a.labels))
+        }) else {
+            return;
+        };
+        let mut services: Vec<String> = page
+            .alerts
+            .iter()
+            .filter_map(|a| a.labels.get("service").cloned())
+            .collect();
+        services.dedup();
+        let declaration = nines_learning::incident::Declare {
+            title: page.summary.clone(),
+            severity: rule.severity.name().into(),
+            services,
+            pages: vec![page.id],
+            ..Default::default()
+        };
+        let at = steps.first().map_or(page.created_at, |e| e.at);
+        if let Err(e) = nines_learning::incident::declare(self.repo.as_ref(), &declaration, "nines", at) {
+            tracing::error!(page = page.id, "declaring an incident for a page failed: {e}");
+        }
+    }
+}
+
+/// An observer that appends each page step to `log`, and declares the
+/// incidents `auto` calls for.
+pub fn page_observer(log: Arc<dyn EventLog>, auto: Arc<AutoDeclarer>) -> Observer {
     Box::new(move |page: &Page, steps: &[PageEvent]| {
+        auto.on_page(page, steps);
         let events: Vec<NewEvent> = steps
             .iter()
             .map(|e| NewEvent {

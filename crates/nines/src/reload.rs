@@ -53,6 +53,8 @@ pub struct Reconfigurable {
     pub notify: Option<Arc<crate::notify_task::NotifyRunner>>,
     /// Users, teams and schedules.
     pub oncall: nines_server::oncall_api::SharedDirectory,
+    /// Which pages declare incidents.
+    pub auto_declare: Arc<crate::events::AutoDeclarer>,
 }
 
 /// Re-reads one config file into the running server.
@@ -110,6 +112,7 @@ impl Reloader {
             suppressor.set_inhibit_rules(new.inhibit_loaded.clone());
         }
         *self.parts.oncall.write() = new.oncall_loaded.clone();
+        self.parts.auto_declare.configure(new.auto_declare_loaded.clone());
         for w in &new.warnings {
             tracing::warn!("{w}");
         }

@@ -210,6 +210,8 @@ async fn serve(
 
     let alerts_changed = Arc::new(tokio::sync::Notify::new());
     let queued = Arc::new(tokio::sync::Notify::new());
+    let auto_declare = Arc::new(crate::events::AutoDeclarer::new(store.clone()));
+    auto_declare.configure(config.auto_declare_loaded.clone());
     let pager = {
         let repo: Arc<dyn nines_oncall::page::PageRepository> = store.clone();
         let wake = queued.clone();
@@ -220,7 +222,7 @@ async fn serve(
         .map_err(|e| e.to_string())?
         .map_err(|e| format!("loading pages: {e}"))?;
         let pager = Arc::new(pager);
-        pager.observe(crate::events::page_observer(store.clone()));
+        pager.observe(crate::events::page_observer(store.clone(), auto_declare.clone()));
         pager
     };
     rules_runner.notify_changes_to(alerts_changed.clone());
@@ -307,6 +309,7 @@ async fn serve(
                 suppressor: Some(suppressor.clone()),
                 notify: Some(notify.clone()),
                 oncall: oncall.clone(),
+                auto_declare: auto_declare.clone(),
             },
             insecure_ok,
             config.clone(),

@@ -158,3 +158,80 @@ fn an_incident_is_declared_worked_resolved_and_closed() {
         .iter()
         .all(|e| e["payload"]["incident"] == id && e["actor"] == "ana"));
 }
+
+#[test]
+fn a_critical_page_declares_an_incident_on_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let hooks = common::receiver::Receiver::start();
+    let config = format!(
+        "users:
+- {{name: alice, contact_methods: [{{type: webhook, url: '{base}/alice'}}]}}
+escalation_policies:
+- {{name: p, levels: [{{targets: [{{user: alice}}]}}]}}
+route:
+  receiver: oncall
+  group_by: [alertname]
+  group_wait: 0s
+receivers:
+- {{name: oncall, escalation_policy: p}}
+incidents:
+  auto_declare:
+  - matchers: ['severity=\"critical\"']
+    severity: SEV1
+",
+        base = hooks.base
+    );
+    let path = dir.path().join("nines.yaml");
+    std::fs::write(&path, config).unwrap();
+    let s = Server::start(&dir.path().join("data"), &["--config", path.to_str().unwrap()]);
+    let post = |name: &str, severity: &str| {
+        let body = format!(
+            r#"{{"alerts":[{{"labels":{{"alertname":"{name}","severity":"{severity}","service":"checkout"}},"annotations":{{"summary":"{name} on checkout"}}}}]}}"#
+        );
+        let (code, answer) = s.post("/api/v1/integrations/generic", "application/json", body.as_bytes());
+        assert_eq!(code, 200, "{answer}");
+    };
+    post("SlowCheckout", "warning");
+    common::wait_until("the warning pages alice", std::time::Duration::from_secs(20), || {
+        (!hooks.bodies_to("/alice").is_empty()).then_some(())
+    });
+    post("CheckoutDown", "critical");
+    let incident = common::wait_until("an incident is declared", std::time::Duration::from_secs(20), || {
+        json(&s, "/api/v1/incidents")["data"]["incidents"]
+            .as_array()
+            .unwrap()
+            .first()
+            .cloned()
+    });
+    assert_eq!(incident["title"], "CheckoutDown on checkout");
+    assert_eq!(incident["severity"], "SEV1");
+    assert_eq!(incident["services"], serde_json::json!(["checkout"]));
+    assert_eq!(incident["declaredBy"], "nines");
+    let pages = json(&s, "/api/v1/pages?status=all")["data"]["pages"].clone();
+    let critical = pages
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["summary"] == "CheckoutDown on checkout")
+        .unwrap();
+    assert_eq!(incident["pages"], serde_json::json!([critical["id"]]));
+    assert_eq!(
+        json(&s, "/api/v1/incidents")["data"]["incidents"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1,
+        "the warning declared none"
+    );
+
+    let (ok, err) = common::check_config(
+        dir.path(),
+        "incidents:\n  auto_declare:\n  - {matchers: ['severity=~\"(\"'], severity: SEV0}\n",
+    );
+    assert!(!ok);
+    assert!(err.contains("incidents.auto_declare[0].matchers:"), "{err}");
+    assert!(
+        err.contains("incidents.auto_declare[0].severity: \"SEV0\" is not SEV1"),
+        "{err}"
+    );
+}

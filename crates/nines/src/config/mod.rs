@@ -12,6 +12,7 @@ use crate::units::{ByteSize, Duration};
 pub mod auth;
 pub(crate) mod files;
 pub mod heartbeats;
+pub mod incidents;
 pub mod routing;
 pub(crate) mod rules;
 pub mod scrape;
@@ -75,6 +76,11 @@ pub struct Config {
     pub escalation_policies: Vec<nines_oncall::escalation::PolicySpec>,
     /// Message templates replacing the defaults.
     pub templates: nines_routing::template::TemplatesSpec,
+    /// Incident policy: which pages declare one.
+    pub incidents: incidents::IncidentsConfig,
+    /// The auto-declare rules, validated.
+    #[serde(skip)]
+    pub auto_declare_loaded: Vec<incidents::AutoDeclare>,
     /// The mail server email goes through.
     pub smtp: Option<smtp::SmtpConfig>,
     /// The templates, compiled.
@@ -454,6 +460,10 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, Vec<Problem>> {
     }
     match routing::route_tree(&config) {
         Ok(loaded) => config.routing_loaded = loaded,
+        Err(found) => problems.extend(found.into_iter().map(at_key)),
+    }
+    match config.incidents.rules() {
+        Ok(rules) => config.auto_declare_loaded = rules,
         Err(found) => problems.extend(found.into_iter().map(at_key)),
     }
     match nines_routing::template::Templates::new(&config.templates) {
