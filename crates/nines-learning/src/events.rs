@@ -49,6 +49,8 @@ pub struct EventQuery {
     pub to: Option<i64>,
     /// Only events with a greater id.
     pub after: Option<i64>,
+    /// Only these events. Empty: any.
+    pub ids: Vec<i64>,
     /// At most this many, oldest first.
     pub limit: usize,
 }
@@ -67,6 +69,7 @@ impl EventQuery {
             && self.from.is_none_or(|f| e.event.at >= f)
             && self.to.is_none_or(|t| e.event.at < t)
             && self.after.is_none_or(|a| e.id > a)
+            && (self.ids.is_empty() || self.ids.contains(&e.id))
     }
 }
 
@@ -167,6 +170,11 @@ pub mod contract {
             ..Default::default()
         });
         assert_eq!(newer.len(), 2);
+        let picked = all(EventQuery {
+            ids: vec![ids[0], ids[3], 999_999],
+            ..Default::default()
+        });
+        assert_eq!(picked.iter().map(|e| e.id).collect::<Vec<_>>(), [ids[3], ids[0]]);
         let one = log
             .events(&EventQuery {
                 limit: 1,

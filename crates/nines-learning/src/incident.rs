@@ -37,14 +37,76 @@ impl Severity {
 
     /// The inverse of [`Severity::name`] (case-insensitive).
     pub fn parse(s: &str) -> Option<Self> {
-        [Severity::Sev1, Severity::Sev2, Severity::Sev3, Severity::Sev4]
-            .into_iter()
-            .find(|x| x.name().eq_ignore_ascii_case(s))
+        SEVERITIES.into_iter().find(|x| x.name().eq_ignore_ascii_case(s.trim()))
     }
 
     /// SEV1 and SEV2 need a postmortem and hold releases back.
     pub fn is_major(self) -> bool {
         self <= Severity::Sev2
+    }
+}
+
+/// What the four severities are called where people read and write them
+/// (`incidents.severity_names`): `SEV1` … `SEV4` unless configured. The
+/// `SEVn` form is always understood too.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeverityNames([String; 4]);
+
+impl Default for SeverityNames {
+    fn default() -> Self {
+        Self(SEVERITIES.map(|s| s.name().to_string()))
+    }
+}
+
+/// Every severity, worst first.
+pub const SEVERITIES: [Severity; 4] = [Severity::Sev1, Severity::Sev2, Severity::Sev3, Severity::Sev4];
+
+impl SeverityNames {
+    /// Names for SEV1 … SEV4; each non-empty, one line, and unlike the others.
+    pub fn new(names: [String; 4]) -> Result<Self, String> {
+        for (i, n) in names.iter().enumerate() {
+            if n.trim().is_empty() || n.len() > 64 || n.chars().any(char::is_control) {
+                return Err(format!("{}: a name of 1 to 64 characters", SEVERITIES[i].name()));
+            }
+            let clash = names[..i].iter().position(|m| m.eq_ignore_ascii_case(n)).or_else(|| {
+                SEVERITIES
+                    .iter()
+                    .position(|s| s.name().eq_ignore_ascii_case(n) && *s != SEVERITIES[i])
+            });
+            if let Some(j) = clash {
+                return Err(format!(
+                    "{}: {n:?} already names {}",
+                    SEVERITIES[i].name(),
+                    SEVERITIES[j].name()
+                ));
+            }
+        }
+        Ok(Self(names))
+    }
+
+    /// What `s` is called.
+    pub fn label(&self, s: Severity) -> &str {
+        &self.0[s as usize]
+    }
+
+    /// A severity from its name or its `SEVn` form, any case.
+    pub fn parse(&self, s: &str) -> Result<Severity, IncidentError> {
+        Severity::parse(s)
+            .or_else(|| {
+                SEVERITIES
+                    .into_iter()
+                    .find(|x| self.label(*x).eq_ignore_ascii_case(s.trim()))
+            })
+            .ok_or_else(|| {
+                let known: Vec<String> = SEVERITIES
+                    .iter()
+                    .map(|x| match self.label(*x) {
+                        l if l == x.name() => l.to_string(),
+                        l => format!("{} ({l})", x.name()),
+                    })
+                    .collect();
+                IncidentError::Invalid(format!("severity: {s:?} is not one of {}", known.join(", ")))
+            })
     }
 }
 
@@ -185,6 +247,14 @@ pub struct Incident {
     pub milestones: Vec<Milestone>,
     /// The latest status update.
     pub status_update: Option<String>,
+    /// When users were first affected, ms, if someone said (else the
+    /// incident starts when it was declared).
+    #[serde(default)]
+    pub started_at: Option<i64>,
+    /// The deploys (event ids) that caused it: what change failure rate
+    /// and failed deployment recovery time count.
+    #[serde(default)]
+    pub caused_by: Vec<i64>,
     /// When it was declared, ms.
     pub declared_at: i64,
     /// Who declared it.
@@ -254,6 +324,12 @@ pub struct Declare {
     /// Who declares (the API uses the token's name when absent).
     #[serde(default)]
     pub by: Option<String>,
+    /// When users were first affected (RFC 3339), if before now.
+    #[serde(default)]
+    pub started_at: Option<String>,
+    /// The deploys (event ids) that caused it.
+    #[serde(default)]
+    pub caused_by: Vec<i64>,
 }
 
 /// A change; every field optional.
@@ -287,6 +363,12 @@ pub struct Update {
     /// A status update for the people affected.
     #[serde(default)]
     pub message: Option<String>,
+    /// When users were first affected (RFC 3339).
+    #[serde(default)]
+    pub started_at: Option<String>,
+    /// More deploys (event ids) that caused it.
+    #[serde(default)]
+    pub add_caused_by: Vec<i64>,
     /// Who changes it (the API uses the token's name when absent).
     #[serde(default)]
     pub by: Option<String>,
@@ -310,10 +392,47 @@ fn event(
     }
 }
 
+fn past_time(value: &str, what: &str, now: i64) -> Result<i64, IncidentError> {
+    let t = value
+        .trim()
+        .parse::<jiff::Timestamp>()
+        .map_err(|e| IncidentError::Invalid(format!("{what}: {value:?} is not an RFC 3339 time: {e}")))?
+        .as_millisecond();
+    if t > now {
+        return Err(IncidentError::Invalid(format!("{what}: {value} is in the future")));
+    }
+    Ok(t)
+}
+
+/// How an incident is changed: by whom, when, and what its severities
+/// are called.
+#[derive(Debug, Clone, Copy)]
+pub struct Act<'a> {
+    /// Who acts.
+    pub by: &'a str,
+    /// When, ms.
+    pub now: i64,
+    /// The severities' names.
+    pub names: &'a SeverityNames,
+}
+
+static DEFAULT_NAMES: std::sync::LazyLock<SeverityNames> = std::sync::LazyLock::new(SeverityNames::default);
+
+impl<'a> Act<'a> {
+    /// `by` acts at `now`, severities called `SEV1` … `SEV4`.
+    pub fn by(by: &'a str, now: i64) -> Self {
+        Act {
+            by,
+            now,
+            names: &DEFAULT_NAMES,
+        }
+    }
+}
+
 /// Declares an incident.
-pub fn declare(repo: &dyn IncidentRepository, d: &Declare, by: &str, now: i64) -> Result<Incident, IncidentError> {
-    let severity = Severity::parse(&d.severity)
-        .ok_or_else(|| IncidentError::Invalid(format!("severity: {:?} is not SEV1, SEV2, SEV3 or SEV4", d.severity)))?;
+pub fn declare(repo: &dyn IncidentRepository, d: &Declare, act: Act<'_>) -> Result<Incident, IncidentError> {
+    let Act { by, now, names } = act;
+    let severity = names.parse(&d.severity)?;
     let mut services = Vec::new();
     for s in &d.services {
         let s = name(s, "services")?;
@@ -336,6 +455,12 @@ pub fn declare(repo: &dyn IncidentRepository, d: &Declare, by: &str, now: i64) -
             at: now,
         }],
         status_update: None,
+        started_at: d
+            .started_at
+            .as_deref()
+            .map(|t| past_time(t, "startedAt", now))
+            .transpose()?,
+        caused_by: d.caused_by.clone(),
         declared_at: now,
         declared_by: name(by, "declared by")?,
         updated_at: now,
@@ -352,13 +477,8 @@ pub fn declare(repo: &dyn IncidentRepository, d: &Declare, by: &str, now: i64) -
 }
 
 /// Changes an incident: one step, one durable save.
-pub fn update(
-    repo: &dyn IncidentRepository,
-    id: i64,
-    u: &Update,
-    by: &str,
-    now: i64,
-) -> Result<Incident, IncidentError> {
+pub fn update(repo: &dyn IncidentRepository, id: i64, u: &Update, act: Act<'_>) -> Result<Incident, IncidentError> {
+    let Act { by, now, names } = act;
     let mut inc = repo
         .incident(id)
         .map_err(|e| IncidentError::Invalid(e.to_string()))?
@@ -402,8 +522,7 @@ pub fn update(
         inc.milestones.push(Milestone { state: to, at: now });
     }
     if let Some(s) = &u.severity {
-        let sev = Severity::parse(s)
-            .ok_or_else(|| IncidentError::Invalid(format!("severity: {s:?} is not SEV1, SEV2, SEV3 or SEV4")))?;
+        let sev = names.parse(s)?;
         if sev != inc.severity {
             events.push(event(
                 &inc,
@@ -446,6 +565,14 @@ pub fn update(
             inc.pages.push(*p);
         }
     }
+    for d in &u.add_caused_by {
+        if !inc.caused_by.contains(d) {
+            inc.caused_by.push(*d);
+        }
+    }
+    if let Some(t) = &u.started_at {
+        inc.started_at = Some(past_time(t, "startedAt", now)?);
+    }
     if let Some(m) = &u.message {
         let m = text(m, "message", MAX_TEXT)?;
         events.push(event(
@@ -468,7 +595,8 @@ pub fn update(
 }
 
 /// Adds a note to an incident's timeline.
-pub fn note(repo: &dyn IncidentRepository, id: i64, note: &str, by: &str, now: i64) -> Result<Incident, IncidentError> {
+pub fn note(repo: &dyn IncidentRepository, id: i64, note: &str, act: Act<'_>) -> Result<Incident, IncidentError> {
+    let Act { by, now, .. } = act;
     let inc = repo
         .incident(id)
         .map_err(|e| IncidentError::Invalid(e.to_string()))?
@@ -538,9 +666,9 @@ pub mod contract {
             services: vec!["checkout".into()],
             ..Default::default()
         };
-        let first = declare(repo, &d, "ana", 1_000).expect("declare");
+        let first = declare(repo, &d, Act::by("ana", 1_000)).expect("declare");
         assert!(first.id > 0);
-        let second = declare(repo, &d, "ana", 2_000).expect("declare");
+        let second = declare(repo, &d, Act::by("ana", 2_000)).expect("declare");
         assert_ne!(first.id, second.id);
         let moved = update(
             repo,
@@ -550,8 +678,7 @@ pub mod contract {
                 commander: Some("bo".into()),
                 ..Default::default()
             },
-            "bo",
-            3_000,
+            Act::by("bo", 3_000),
         )
         .expect("update");
         assert_eq!(repo.incident(first.id).expect("get"), Some(moved.clone()));
@@ -596,36 +723,74 @@ mod tests {
             severity: "SEV3".into(),
             ..Default::default()
         };
-        let i = declare(&m, &d, "ana", 1).unwrap();
+        let i = declare(&m, &d, Act::by("ana", 1)).unwrap();
         let to = |s: &str| Update {
             state: Some(s.into()),
             ..Default::default()
         };
-        let e = update(&m, i.id, &to("closed"), "ana", 2).unwrap_err();
+        let e = update(&m, i.id, &to("closed"), Act::by("ana", 2)).unwrap_err();
         assert_eq!(
             e.to_string(),
             "incident 1 is triage; it cannot become closed (from triage it may become investigating, identified, monitoring, resolved)"
         );
-        update(&m, i.id, &to("resolved"), "ana", 3).unwrap();
-        update(&m, i.id, &to("closed"), "ana", 4).unwrap();
-        let e = update(&m, i.id, &to("investigating"), "ana", 5).unwrap_err();
+        update(&m, i.id, &to("resolved"), Act::by("ana", 3)).unwrap();
+        update(&m, i.id, &to("closed"), Act::by("ana", 4)).unwrap();
+        let e = update(&m, i.id, &to("investigating"), Act::by("ana", 5)).unwrap_err();
         assert_eq!(
             e.to_string(),
             "incident 1 is closed; it cannot become investigating (a closed incident does not change)"
         );
         assert!(matches!(
-            update(&m, 9, &to("resolved"), "ana", 5),
+            update(&m, 9, &to("resolved"), Act::by("ana", 5)),
             Err(IncidentError::NotFound(9))
         ));
         assert!(matches!(
-            update(&m, i.id, &to("sleeping"), "ana", 5),
+            update(&m, i.id, &to("sleeping"), Act::by("ana", 5)),
             Err(IncidentError::Invalid(_))
         ));
         let bad = Declare {
             severity: "SEV9".into(),
             ..d.clone()
         };
-        assert!(declare(&m, &bad, "ana", 1).is_err());
+        assert!(declare(&m, &bad, Act::by("ana", 1)).is_err());
+    }
+
+    #[test]
+    fn severities_are_read_by_their_configured_names_or_sevn() {
+        let names = SeverityNames::new(["Critical".into(), "Major".into(), "Minor".into(), "Low".into()]).unwrap();
+        assert_eq!(names.parse("critical").unwrap(), Severity::Sev1);
+        assert_eq!(names.parse("SEV3").unwrap(), Severity::Sev3);
+        assert_eq!(names.label(Severity::Sev2), "Major");
+        assert_eq!(
+            names.parse("urgent").unwrap_err().to_string(),
+            "severity: \"urgent\" is not one of SEV1 (Critical), SEV2 (Major), SEV3 (Minor), SEV4 (Low)"
+        );
+        assert!(SeverityNames::new(["A".into(), "a".into(), "C".into(), "D".into()]).is_err());
+        assert!(SeverityNames::new(["SEV2".into(), "B".into(), "C".into(), "D".into()]).is_err());
+        assert!(SeverityNames::new(["".into(), "B".into(), "C".into(), "D".into()]).is_err());
+        let m = MemIncidents::default();
+        let d = Declare {
+            title: "x".into(),
+            severity: "major".into(),
+            started_at: Some("2026-11-24T08:00:00Z".into()),
+            ..Default::default()
+        };
+        let act = Act {
+            by: "ana",
+            now: 1_795_514_400_000,
+            names: &names,
+        };
+        let i = declare(&m, &d, act).unwrap();
+        assert_eq!(i.severity, Severity::Sev2);
+        assert_eq!(i.started_at, Some(1_795_507_200_000));
+        let future = Declare {
+            started_at: Some("2027-01-01T00:00:00Z".into()),
+            ..d
+        };
+        assert!(declare(&m, &future, act)
+            .unwrap_err()
+            .to_string()
+            .contains("in the future"));
     }
 
     #[test]

@@ -78,6 +78,7 @@ pub async fn list(
         to: time(&single, "to")?,
         after,
         limit: crate::params::limit(single.get("limit").map(String::as_str), 1000, MAX_LIMIT)?,
+        ..Default::default()
     };
     let events = tokio::task::spawn_blocking(move || log.events(&query))
         .await

@@ -9,7 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
-use nines_slo::gate::{decide, NewOverride, Override, MAX_OVERRIDE_MS};
+use nines_slo::gate::{decide_with, Decision, NewOverride, Override, Reason, MAX_OVERRIDE_MS};
 use nines_slo::maintenance::parse_time;
 use nines_slo::status::rfc3339;
 use serde::Deserialize;
@@ -25,6 +25,7 @@ use crate::{ApiError, AppState};
 /// gate cannot decide then, and says so rather than allowing.
 pub async fn gate(
     State(state): State<AppState>,
+    Extension(token): Extension<Actor>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let service = params
@@ -54,15 +55,62 @@ pub async fn gate(
     let gate_repo = board.gate();
     let overrides = run(move || gate_repo.overrides()).await?;
     let policies = board.policies();
-    let answer = decide(
+    let incidents = open_major_incidents(&state, &service).await?;
+    let now = state.clock.now_millis();
+    let answer = decide_with(
         &service,
         policies.of(&service),
         &statuses,
         &latest.alerts,
+        incidents,
         &overrides,
-        state.clock.now_millis(),
+        now,
     );
+    let decided = nines_learning::events::NewEvent {
+        at: now,
+        kind: "gate.decision".into(),
+        service: Some(service.clone()),
+        actor: token.0.clone().or_else(|| Some("api".into())),
+        payload: json!({"decision": answer.decision.name(), "reasons": answer.reasons}),
+    };
+    crate::events_api::record(state.events.clone(), decided).await;
     Ok(axum::Json(answer).into_response())
+}
+
+/// A block for each open SEV1 or SEV2 incident affecting `service`.
+async fn open_major_incidents(state: &AppState, service: &str) -> Result<Vec<Reason>, ApiError> {
+    let Some(repo) = state.incidents.clone() else {
+        return Ok(Vec::new());
+    };
+    let all = crate::incidents_api::blocking(move || {
+        repo.incidents()
+            .map_err(|e| nines_learning::incident::IncidentError::Invalid(e.to_string()))
+    })
+    .await?;
+    let names = state.learning.read().severity_names.clone();
+    Ok(all
+        .iter()
+        .filter(|i| {
+            i.severity.is_major()
+                && !matches!(
+                    i.state,
+                    nines_learning::incident::State::Resolved | nines_learning::incident::State::Closed
+                )
+                && i.services.iter().any(|s| s == service)
+        })
+        .map(|i| Reason {
+            kind: "open_incident",
+            decision: Decision::Block,
+            message: format!(
+                "incident {} ({}, {}) is open: {}",
+                i.id,
+                names.label(i.severity),
+                i.state.name(),
+                i.title
+            ),
+            slo: None,
+        })
+        .collect())
 }
 
 fn override_json(o: &Override, now_ms: i64) -> Value {

@@ -11,7 +11,10 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::Extension;
-use nines_learning::incident::{self, Declare, Incident, IncidentError, IncidentRepository, Update};
+use nines_learning::events::{EventLog, EventQuery};
+use nines_learning::incident::{
+    self, Act, Declare, Incident, IncidentError, IncidentRepository, SeverityNames, Update,
+};
 use serde_json::{json, Value};
 
 use crate::auth::Actor;
@@ -20,14 +23,16 @@ use crate::{rfc3339, ApiError, AppState};
 
 const MAX_BODY: usize = 64 << 10;
 
-fn repo(state: &AppState) -> Result<Arc<dyn IncidentRepository>, ApiError> {
+/// The incident store.
+pub fn repo(state: &AppState) -> Result<Arc<dyn IncidentRepository>, ApiError> {
     state
         .incidents
         .clone()
         .ok_or_else(|| ApiError::unavailable("incidents need the state store (a data directory)"))
 }
 
-fn incident_error(e: IncidentError) -> ApiError {
+/// The answer an incident error gets.
+pub fn incident_error(e: IncidentError) -> ApiError {
     match e {
         IncidentError::NotFound(_) => ApiError {
             status: StatusCode::NOT_FOUND,
@@ -44,11 +49,14 @@ fn incident_error(e: IncidentError) -> ApiError {
 }
 
 /// An incident as the API shows it.
-pub fn incident_json(i: &Incident) -> Value {
+pub fn incident_json(i: &Incident, names: &SeverityNames) -> Value {
     json!({
         "id": i.id,
         "title": i.title,
         "severity": i.severity.name(),
+        "severityName": names.label(i.severity),
+        "startedAt": i.started_at.map(rfc3339),
+        "causedBy": i.caused_by,
         "state": i.state.name(),
         "services": i.services,
         "commander": i.commander,
@@ -75,7 +83,8 @@ fn actor(given: Option<&str>, token: &Actor) -> String {
         .unwrap_or_else(|| "api".into())
 }
 
-async fn blocking<T: Send + 'static>(
+/// Runs `f` off the runtime.
+pub async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, IncidentError> + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f)
@@ -84,26 +93,55 @@ async fn blocking<T: Send + 'static>(
         .map_err(incident_error)
 }
 
-/// A write: reads the body, names who acts, runs `act` off the runtime
-/// and answers with the incident as it now is.
+/// A write: names who acts, runs `act` off the runtime and answers with
+/// the incident as it now is.
 async fn write<B>(
     state: AppState,
     token: Actor,
-    headers: HeaderMap,
-    raw: Body,
-    what: &str,
+    parsed: B,
     by: fn(&B) -> Option<&str>,
-    act: impl FnOnce(&dyn IncidentRepository, B, String, i64) -> Result<Incident, IncidentError> + Send + 'static,
+    act: impl for<'a> FnOnce(&'a dyn IncidentRepository, B, Act<'a>) -> Result<Incident, IncidentError> + Send + 'static,
 ) -> Result<Response, ApiError>
 where
     B: serde::de::DeserializeOwned + Send + 'static,
 {
     let repo = repo(&state)?;
-    let parsed: B = body(&headers, raw, what).await?;
     let who = actor(by(&parsed), &token);
     let now = state.clock.now_millis();
-    let i = blocking(move || act(repo.as_ref(), parsed, who, now)).await?;
-    Ok(success(incident_json(&i), Vec::new()))
+    let names = state.learning.read().severity_names.clone();
+    let shown = names.clone();
+    let i = blocking(move || {
+        let act_as = Act {
+            by: &who,
+            now,
+            names: &names,
+        };
+        act(repo.as_ref(), parsed, act_as)
+    })
+    .await?;
+    Ok(success(incident_json(&i, &shown), Vec::new()))
+}
+
+/// Refuses deploy ids that are not deploys in the log.
+async fn check_deploys(state: &AppState, ids: &[i64], what: &str) -> Result<(), ApiError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let log: Arc<dyn EventLog> = state
+        .events
+        .clone()
+        .ok_or_else(|| ApiError::unavailable("the event log needs the state store (a data directory)"))?;
+    let query = EventQuery {
+        kinds: vec!["deploy".into()],
+        ids: ids.to_vec(),
+        limit: ids.len(),
+        ..Default::default()
+    };
+    let found = blocking(move || log.events(&query).map_err(|e| IncidentError::Invalid(e.to_string()))).await?;
+    match ids.iter().find(|id| !found.iter().any(|e| e.id == **id)) {
+        Some(id) => Err(ApiError::bad_data(format!("{what}: event {id} is not a deploy"))),
+        None => Ok(()),
+    }
 }
 
 /// `POST /api/v1/incidents`.
@@ -113,14 +151,14 @@ pub async fn declare(
     headers: HeaderMap,
     raw: Body,
 ) -> Result<Response, ApiError> {
+    let d: Declare = body(&headers, raw, "incident").await?;
+    check_deploys(&state, &d.caused_by, "causedBy").await?;
     write(
         state,
         token,
-        headers,
-        raw,
-        "incident",
+        d,
         |d: &Declare| d.by.as_deref(),
-        |repo, d, by, now| incident::declare(repo, &d, &by, now),
+        |repo, d, act| incident::declare(repo, &d, act),
     )
     .await
 }
@@ -144,7 +182,8 @@ pub async fn list(
             "state: {wanted:?} is not open, all or a state"
         )));
     }
-    let list: Vec<Value> = all.iter().filter(keep).map(incident_json).collect();
+    let names = state.learning.read().severity_names.clone();
+    let list: Vec<Value> = all.iter().filter(keep).map(|i| incident_json(i, &names)).collect();
     Ok(success(json!({"incidents": list}), Vec::new()))
 }
 
@@ -157,7 +196,8 @@ pub async fn show(State(state): State<AppState>, Path(id): Path<i64>) -> Result<
             .ok_or(IncidentError::NotFound(id))
     })
     .await?;
-    Ok(success(incident_json(&i), Vec::new()))
+    let names = state.learning.read().severity_names.clone();
+    Ok(success(incident_json(&i, &names), Vec::new()))
 }
 
 /// `POST /api/v1/incidents/{id}/update`.
@@ -168,14 +208,14 @@ pub async fn update(
     headers: HeaderMap,
     raw: Body,
 ) -> Result<Response, ApiError> {
+    let u: Update = body(&headers, raw, "update").await?;
+    check_deploys(&state, &u.add_caused_by, "addCausedBy").await?;
     write(
         state,
         token,
-        headers,
-        raw,
-        "update",
+        u,
         |u: &Update| u.by.as_deref(),
-        move |repo, u, by, now| incident::update(repo, id, &u, &by, now),
+        move |repo, u, act| incident::update(repo, id, &u, act),
     )
     .await
 }
@@ -196,14 +236,13 @@ pub async fn note(
     headers: HeaderMap,
     raw: Body,
 ) -> Result<Response, ApiError> {
+    let n: NoteBody = body(&headers, raw, "note").await?;
     write(
         state,
         token,
-        headers,
-        raw,
-        "note",
+        n,
         |n: &NoteBody| n.by.as_deref(),
-        move |repo, n, by, now| incident::note(repo, id, &n.note, &by, now),
+        move |repo, n, act| incident::note(repo, id, &n.note, act),
     )
     .await
 }

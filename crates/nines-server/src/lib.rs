@@ -20,6 +20,7 @@ mod heartbeat_api;
 mod inbound_api;
 mod incidents_api;
 mod ingest;
+mod learning_api;
 pub mod limits;
 pub mod listen;
 pub mod maintenance_api;
@@ -103,6 +104,11 @@ pub struct AppState {
     pub events: Option<Arc<dyn nines_learning::events::EventLog>>,
     /// Incidents.
     pub incidents: Option<Arc<dyn nines_learning::incident::IncidentRepository>>,
+    /// Postmortems.
+    pub postmortems: Option<Arc<dyn nines_learning::postmortem::PostmortemRepository>>,
+    /// Severity names, look-back, postmortem policy, DORA settings;
+    /// swapped on reload.
+    pub learning: nines_learning::settings::SharedSettings,
 }
 
 impl AppState {
@@ -129,6 +135,8 @@ impl AppState {
             pager: None,
             events: None,
             incidents: None,
+            postmortems: None,
+            learning: Arc::default(),
         }
     }
 }
@@ -167,7 +175,24 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/incidents",
             get(incidents_api::list).post(incidents_api::declare),
         )
+        .route("/api/v1/incidents/metrics", get(learning_api::aggregate_metrics))
         .route("/api/v1/incidents/{id}", get(incidents_api::show))
+        .route("/api/v1/incidents/{id}/timeline", get(learning_api::incident_timeline))
+        .route("/api/v1/incidents/{id}/metrics", get(learning_api::incident_metrics))
+        .route(
+            "/api/v1/incidents/{id}/postmortem",
+            get(learning_api::show_postmortem).post(learning_api::draft_postmortem),
+        )
+        .route(
+            "/api/v1/incidents/{id}/postmortem/edit",
+            post(learning_api::edit_postmortem),
+        )
+        .route(
+            "/api/v1/incidents/{id}/postmortem.md",
+            get(learning_api::postmortem_markdown),
+        )
+        .route("/api/v1/postmortems/report", get(learning_api::postmortem_report))
+        .route("/api/v1/dora", get(learning_api::dora_metrics))
         .route("/api/v1/incidents/{id}/update", post(incidents_api::update))
         .route("/api/v1/incidents/{id}/notes", post(incidents_api::note))
         .route("/api/v1/deploys", post(changes_api::deploy))

@@ -247,7 +247,8 @@ impl Decision {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Reason {
     /// `budget_exhausted`, `budget_below_block`, `budget_below_warn`,
-    /// `fast_burn_page`, `change_freeze`, `no_data`, `override`.
+    /// `fast_burn_page`, `change_freeze`, `open_incident`, `no_data`,
+    /// `override`.
     pub kind: &'static str,
     /// What this reason alone would decide.
     pub decision: Decision,
@@ -310,7 +311,22 @@ pub fn decide(
     overrides: &[Override],
     now_ms: i64,
 ) -> GateAnswer {
-    let mut reasons = Vec::new();
+    decide_with(service, policy, statuses, alerts, Vec::new(), overrides, now_ms)
+}
+
+/// [`decide`], with reasons from outside the SLOs (open major incidents)
+/// weighed like the others: an override lets a release through them too,
+/// since the release may be the fix.
+pub fn decide_with(
+    service: &str,
+    policy: &Policy,
+    statuses: &[&SloStatus],
+    alerts: &[Alert],
+    outside: Vec<Reason>,
+    overrides: &[Override],
+    now_ms: i64,
+) -> GateAnswer {
+    let mut reasons = outside;
     for s in statuses {
         let id = format!("{}/{}", s.service, s.slo);
         for g in &s.groups {

@@ -116,3 +116,58 @@ pub fn history(repo: &dyn SloRepository, h: &SloHandle, periods: usize) -> crate
     }
     Ok(out)
 }
+
+/// What one instance spent between two times.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Burn {
+    /// The instance.
+    pub labels: GroupLabels,
+    /// Bad events (bad slices for timeslice SLOs) in the range.
+    pub bad: f64,
+    /// All events (slices) in the range.
+    pub total: f64,
+    /// Share of the error budget of the window ending at `end` spent in
+    /// the range.
+    pub budget_consumed_ratio: f64,
+}
+
+/// What each instance spent between `start_ms` and `end_ms` (rounded out
+/// to whole minutes, read up to the last evaluated minute): the error
+/// budget an incident burnt.
+pub fn burnt_between(repo: &dyn SloRepository, h: &SloHandle, start_ms: i64, end_ms: i64) -> crate::Result<Vec<Burn>> {
+    let Some(through) = h.through else {
+        return Ok(Vec::new());
+    };
+    let slo = &h.slo;
+    let first = start_ms.div_euclid(MINUTE_MS) - 1;
+    let last = ((end_ms + MINUTE_MS - 1).div_euclid(MINUTE_MS)).min(through);
+    if last <= first {
+        return Ok(Vec::new());
+    }
+    let window = window_at(&slo.window, last)?;
+    let window_start = window.start.div_euclid(MINUTE_MS);
+    let mut out = Vec::new();
+    for (id, labels) in &h.groups {
+        let at_end = repo.cumulative_at(*id, last)?;
+        let d = at_end.since(&repo.cumulative_at(*id, first)?);
+        let in_window = at_end.since(&repo.cumulative_at(*id, window_start)?);
+        let (bad, total, allowed) = match slo.budgeting {
+            Budgeting::Occurrences => {
+                let ev = events(d);
+                (ev.bad(), ev.total, events(in_window).total * slo.objective.budget())
+            }
+            Budgeting::Timeslices { slice_ms, .. } => {
+                let slices = ((last - first) * MINUTE_MS / slice_ms) as f64;
+                let window_slices = (slo.window.length_at(window.end - 1)? / slice_ms) as f64;
+                (d.bad_slices as f64, slices, window_slices * slo.objective.budget())
+            }
+        };
+        out.push(Burn {
+            labels: labels.clone(),
+            bad,
+            total,
+            budget_consumed_ratio: if allowed > 0.0 { bad / allowed } else { 0.0 },
+        });
+    }
+    Ok(out)
+}

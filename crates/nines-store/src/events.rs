@@ -68,6 +68,14 @@ impl Store {
             args.push(SqlValue::Integer(a));
             clauses.push(format!("id > ?{}", args.len()));
         }
+        if !q.ids.is_empty() {
+            let mut any = Vec::new();
+            for id in &q.ids {
+                args.push(SqlValue::Integer(*id));
+                any.push(format!("?{}", args.len()));
+            }
+            clauses.push(format!("id IN ({})", any.join(", ")));
+        }
         args.push(SqlValue::Integer(i64::try_from(q.limit).unwrap_or(i64::MAX)));
         let filter = if clauses.is_empty() {
             String::new()

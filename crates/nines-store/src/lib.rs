@@ -17,6 +17,7 @@ mod gate;
 mod incidents;
 mod migrate;
 mod oncall;
+mod postmortems;
 mod routing;
 mod slo;
 

@@ -240,6 +240,18 @@ pub const MIGRATIONS: &[Migration] = &[
         );
     ",
     },
+    Migration {
+        version: 11,
+        name: "postmortems",
+        sql: "
+        CREATE TABLE postmortem (
+            incident_id INTEGER PRIMARY KEY,
+            body TEXT NOT NULL,
+            status TEXT NOT NULL,
+            updated_at INTEGER NOT NULL
+        );
+    ",
+    },
 ];
 
 /// The version a fully migrated store is at.

@@ -64,6 +64,15 @@ impl Client {
         self.send_json(what, "GET", url, query, None)
     }
 
+    /// GETs `url` and returns its body as text (Markdown, iCalendar…).
+    pub fn get_text(&self, what: &str, url: &str) -> Result<String, String> {
+        match self.authorize(self.agent.get(url)).call() {
+            Ok(resp) => resp.into_string().map_err(|e| format!("{what}: reading {url}: {e}")),
+            Err(ureq::Error::Status(code, resp)) => Err(status_error(what, url, code, resp)),
+            Err(e) => Err(format!("{what}: cannot reach {url}: {e}")),
+        }
+    }
+
     /// Sends a request (with a JSON body when given) and parses the JSON
     /// answer, as [`Client::get_json`].
     pub fn send_json(
@@ -88,18 +97,20 @@ impl Client {
                 .map_err(|e| e.to_string())
                 .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
                 .map_err(|e| format!("{what}: {url} answered with invalid JSON: {e}")),
-            Err(ureq::Error::Status(code, resp)) => {
-                let text = resp.into_string().unwrap_or_default();
-                // The API's own words when it answered with its envelope.
-                let message = serde_json::from_str::<serde_json::Value>(&text)
-                    .ok()
-                    .and_then(|v| v["error"].as_str().map(str::to_string))
-                    .unwrap_or(text);
-                Err(format!("{what}: {url} answered {code}: {message}"))
-            }
+            Err(ureq::Error::Status(code, resp)) => Err(status_error(what, url, code, resp)),
             Err(e) => Err(format!("{what}: cannot reach {url}: {e}")),
         }
     }
+}
+
+/// An error answer in words: the API's own when it sent its envelope.
+fn status_error(what: &str, url: &str, code: u16, resp: ureq::Response) -> String {
+    let text = resp.into_string().unwrap_or_default();
+    let message = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| v["error"].as_str().map(str::to_string))
+        .unwrap_or(text);
+    format!("{what}: {url} answered {code}: {message}")
 }
 
 /// Rows as aligned columns, the first row being the header.

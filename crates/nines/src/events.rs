@@ -75,7 +75,11 @@ impl AutoDeclarer {
             ..Default::default()
         };
         let at = steps.first().map_or(page.created_at, |e| e.at);
-        if let Err(e) = nines_learning::incident::declare(self.repo.as_ref(), &declaration, "nines", at) {
+        if let Err(e) = nines_learning::incident::declare(
+            self.repo.as_ref(),
+            &declaration,
+            nines_learning::incident::Act::by("nines", at),
+        ) {
             tracing::error!(page = page.id, "declaring an incident for a page failed: {e}");
         }
     }

@@ -3,6 +3,7 @@
 mod client;
 mod config;
 mod deploy_cli;
+mod dora_cli;
 mod events;
 mod events_cli;
 mod gate_cli;
@@ -12,6 +13,7 @@ mod maintenance_cli;
 mod notify_task;
 mod oncall_cli;
 mod page_cli;
+mod postmortem_cli;
 mod reload;
 mod rules_task;
 mod rules_test_cli;
@@ -388,7 +390,10 @@ enum Command {
     /// Deploys: what went out, when, with which commits.
     #[command(subcommand)]
     Deploy(DeployCommand),
-    /// Incidents: declare, follow, resolve.
+    /// DORA's delivery metrics: deployment frequency, lead time, change
+    /// failure rate, recovery time, rework rate.
+    Dora(dora_cli::DoraArgs),
+    /// Incidents: declare, follow, resolve, learn from.
     Incident {
         #[command(subcommand)]
         command: incident_cli::IncidentCommand,
@@ -546,6 +551,7 @@ fn main() -> ExitCode {
             with_client(&cli.token, &cli.ca_file, |c| deploy_cli::record(&args, c))
         }
         Command::Events(args) => with_client(&cli.token, &cli.ca_file, |c| events_cli::run(&args, c)),
+        Command::Dora(args) => with_client(&cli.token, &cli.ca_file, |c| dora_cli::run(&args, c)),
         Command::Page(cmd) => with_client(&cli.token, &cli.ca_file, |c| match cmd {
             PageCommand::List { status, server, output } => page_cli::list(&server, &status, output, c),
             PageCommand::Ack {

@@ -55,6 +55,8 @@ pub struct Reconfigurable {
     pub oncall: nines_server::oncall_api::SharedDirectory,
     /// Which pages declare incidents.
     pub auto_declare: Arc<crate::events::AutoDeclarer>,
+    /// Severity names, look-back, postmortem policy, DORA settings.
+    pub learning: nines_learning::settings::SharedSettings,
 }
 
 /// Re-reads one config file into the running server.
@@ -113,6 +115,7 @@ impl Reloader {
         }
         *self.parts.oncall.write() = new.oncall_loaded.clone();
         self.parts.auto_declare.configure(new.auto_declare_loaded.clone());
+        *self.parts.learning.write() = new.learning_loaded.clone();
         for w in &new.warnings {
             tracing::warn!("{w}");
         }

@@ -211,6 +211,8 @@ async fn serve(
     let alerts_changed = Arc::new(tokio::sync::Notify::new());
     let queued = Arc::new(tokio::sync::Notify::new());
     let auto_declare = Arc::new(crate::events::AutoDeclarer::new(store.clone()));
+    let learning: nines_learning::settings::SharedSettings =
+        Arc::new(parking_lot::RwLock::new(config.learning_loaded.clone()));
     auto_declare.configure(config.auto_declare_loaded.clone());
     let pager = {
         let repo: Arc<dyn nines_oncall::page::PageRepository> = store.clone();
@@ -310,6 +312,7 @@ async fn serve(
                 notify: Some(notify.clone()),
                 oncall: oncall.clone(),
                 auto_declare: auto_declare.clone(),
+                learning: learning.clone(),
             },
             insecure_ok,
             config.clone(),
@@ -342,6 +345,8 @@ async fn serve(
         pager: Some(pager),
         events: Some(store.clone()),
         incidents: Some(store.clone()),
+        postmortems: Some(store.clone()),
+        learning,
     });
     let opts = ServeOptions {
         tls,

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use serde_json::Value;
 
 /// How to print.
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Output {
     /// Aligned columns.
     Table,

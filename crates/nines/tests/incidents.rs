@@ -231,7 +231,7 @@ incidents:
     assert!(!ok);
     assert!(err.contains("incidents.auto_declare[0].matchers:"), "{err}");
     assert!(
-        err.contains("incidents.auto_declare[0].severity: \"SEV0\" is not SEV1"),
+        err.contains("incidents.auto_declare[0].severity: \"SEV0\" is not one of SEV1"),
         "{err}"
     );
 }

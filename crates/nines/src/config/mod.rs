@@ -81,6 +81,11 @@ pub struct Config {
     /// The auto-declare rules, validated.
     #[serde(skip)]
     pub auto_declare_loaded: Vec<incidents::AutoDeclare>,
+    /// DORA metrics: which environments are production, which bands.
+    pub dora: incidents::DoraConfig,
+    /// `incidents:` and `dora:` settings, validated.
+    #[serde(skip)]
+    pub learning_loaded: nines_learning::settings::Settings,
     /// The mail server email goes through.
     pub smtp: Option<smtp::SmtpConfig>,
     /// The templates, compiled.
@@ -462,7 +467,12 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, Vec<Problem>> {
         Ok(loaded) => config.routing_loaded = loaded,
         Err(found) => problems.extend(found.into_iter().map(at_key)),
     }
-    match config.incidents.rules() {
+    let base = path.parent().unwrap_or(Path::new("."));
+    match incidents::settings(&config.incidents, &config.dora, base) {
+        Ok(s) => config.learning_loaded = s,
+        Err(found) => problems.extend(found.into_iter().map(at_key)),
+    }
+    match config.incidents.rules(&config.learning_loaded.severity_names) {
         Ok(rules) => config.auto_declare_loaded = rules,
         Err(found) => problems.extend(found.into_iter().map(at_key)),
     }
