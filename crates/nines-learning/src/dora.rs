@@ -309,6 +309,55 @@ fn outcomes<'a>(i: &Inputs<'a>) -> Vec<Outcome<'a>> {
     out
 }
 
+/// How long after a period deploys are read, to see whether its last
+/// deploys were rolled back or hotfixed.
+pub const FOLLOW_UP_MS: i64 = 7 * DAY_MS;
+
+/// The metrics of `services` (all when `None`) over `[from, to)`, read
+/// from the event log and the incidents: deploys from one period before
+/// `from` (to know which commits already shipped) to [`FOLLOW_UP_MS`]
+/// after `to`.
+pub fn from_log(
+    log: &dyn crate::events::EventLog,
+    incidents: &dyn crate::incident::IncidentRepository,
+    services: Option<&[String]>,
+    (from, to): (i64, i64),
+    settings: &crate::settings::Settings,
+) -> nines_alerting::repo::RepoResult<Dora> {
+    let targets: Vec<Option<String>> = match services {
+        Some(list) => list.iter().cloned().map(Some).collect(),
+        None => vec![None],
+    };
+    let mut deploys = Vec::new();
+    for service in targets {
+        let query = crate::events::EventQuery {
+            service,
+            kinds: vec!["deploy".into()],
+            from: Some(from - (to - from)),
+            to: Some(to + FOLLOW_UP_MS),
+            // Bounded by the period: every deploy in it counts.
+            limit: usize::MAX,
+            ..Default::default()
+        };
+        deploys.extend(log.events(&query)?.iter().filter_map(LoggedDeploy::from_event));
+    }
+    let caused: Vec<Incident> = incidents
+        .incidents()?
+        .into_iter()
+        .filter(|i| !i.caused_by.is_empty())
+        .collect();
+    Ok(compute(
+        &Inputs {
+            deploys: &deploys,
+            incidents: &caused,
+            production: &settings.production,
+            from,
+            to,
+        },
+        &settings.bands,
+    ))
+}
+
 /// Monday 00:00 UTC of the week holding `ms`.
 fn week_of(ms: i64) -> i64 {
     // 1970-01-01 was a Thursday: Mondays fall 4 days later modulo 7.

@@ -11,8 +11,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
-use nines_learning::dora::{self, LoggedDeploy};
-use nines_learning::events::{EventLog, EventQuery};
+use nines_learning::dora;
+use nines_learning::events::EventLog;
 use nines_learning::incident::{Incident, IncidentError};
 use nines_learning::metrics::{aggregate, times, IncidentTimes};
 use nines_learning::postmortem::{self, BudgetBurn, Edit, Postmortem, PostmortemRepository};
@@ -425,46 +425,8 @@ pub async fn dora_metrics(
     let settings = state.learning.read().clone();
     let repo = repo(&state)?;
     let log = log(&state)?;
-    // Deploys just after the period tell whether the last ones in it were
-    // rolled back or hotfixed.
-    let horizon = to + 7 * 86_400_000;
     let d = blocking(move || {
-        let mut deploys = Vec::new();
-        let targets: Vec<Option<String>> = match &services {
-            Some(list) => list.iter().cloned().map(Some).collect(),
-            None => vec![None],
-        };
-        for service in targets {
-            let query = EventQuery {
-                service,
-                kinds: vec!["deploy".into()],
-                // Commits shipped before the period must not count in it:
-                // look a period back for what was already shipped.
-                from: Some(from - (to - from)),
-                to: Some(horizon),
-                // Bounded by the period; every deploy in it counts.
-                limit: usize::MAX,
-                ..Default::default()
-            };
-            let found = log.events(&query).map_err(store_error)?;
-            deploys.extend(found.iter().filter_map(LoggedDeploy::from_event));
-        }
-        let incidents: Vec<Incident> = repo
-            .incidents()
-            .map_err(store_error)?
-            .into_iter()
-            .filter(|i| !i.caused_by.is_empty())
-            .collect();
-        Ok(dora::compute(
-            &dora::Inputs {
-                deploys: &deploys,
-                incidents: &incidents,
-                production: &settings.production,
-                from,
-                to,
-            },
-            &settings.bands,
-        ))
+        dora::from_log(log.as_ref(), repo.as_ref(), services.as_deref(), (from, to), &settings).map_err(store_error)
     })
     .await?;
     let mut v = serde_json::to_value(&d).map_err(|e| ApiError::internal(e.to_string()))?;

@@ -24,7 +24,7 @@ impl Store {
         Ok(ids)
     }
 
-    fn append_inner(&self, events: &[NewEvent]) -> crate::Result<Vec<i64>> {
+    fn commit_events(&self, events: &[NewEvent]) -> crate::Result<Vec<i64>> {
         let mut conn = self.conn.lock();
         let tx = conn.transaction().map_err(|e| self.sqlite(e))?;
         let ids = self.insert_events(&tx, events)?;
@@ -123,7 +123,11 @@ impl Store {
 
 impl EventLog for Store {
     fn append(&self, events: &[NewEvent]) -> RepoResult<Vec<i64>> {
-        self.append_inner(events).map_err(alert_repo_error)
+        self.appends
+            .append(events.to_vec(), |batch| {
+                self.commit_events(batch).map_err(|e| e.to_string())
+            })
+            .map_err(nines_alerting::repo::RepoError)
     }
 
     fn events(&self, query: &EventQuery) -> RepoResult<Vec<Event>> {

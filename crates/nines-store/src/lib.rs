@@ -14,6 +14,7 @@ use rusqlite::Connection;
 mod alerting;
 mod events;
 mod gate;
+mod group_commit;
 mod incidents;
 mod migrate;
 mod oncall;
@@ -79,6 +80,7 @@ pub(crate) fn alert_repo_error(e: Error) -> nines_alerting::repo::RepoError {
 pub struct Store {
     conn: Mutex<Connection>,
     path: PathBuf,
+    appends: group_commit::GroupCommit,
 }
 
 /// The file name inside the data directory.
@@ -108,6 +110,7 @@ impl Store {
         Ok(Self {
             conn: Mutex::new(conn),
             path,
+            appends: group_commit::GroupCommit::default(),
         })
     }
 
