@@ -39,7 +39,8 @@ pub fn event_json(e: &Event) -> Value {
     })
 }
 
-fn time(params: &HashMap<String, String>, key: &str) -> Result<Option<i64>, ApiError> {
+/// A time parameter (RFC 3339 or Unix seconds), when given.
+pub(crate) fn time(params: &HashMap<String, String>, key: &str) -> Result<Option<i64>, ApiError> {
     params
         .get(key)
         .filter(|v| !v.is_empty())

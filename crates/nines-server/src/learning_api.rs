@@ -23,7 +23,6 @@ use crate::auth::Actor;
 use crate::error::success;
 use crate::events_api::event_json;
 use crate::incidents_api::{blocking, repo};
-use crate::params::parse_time;
 use crate::{rfc3339, ApiError, AppState};
 
 fn log(state: &AppState) -> Result<Arc<dyn EventLog>, ApiError> {
@@ -167,16 +166,6 @@ pub async fn incident_metrics(State(state): State<AppState>, Path(id): Path<i64>
     Ok(success(v, Vec::new()))
 }
 
-fn time_param(params: &HashMap<String, String>, key: &str) -> Result<Option<i64>, ApiError> {
-    params
-        .get(key)
-        .filter(|v| !v.is_empty())
-        .map(|v| {
-            parse_time(v).ok_or_else(|| ApiError::bad_data(format!("{key}: {v:?} is not RFC 3339 or Unix seconds")))
-        })
-        .transpose()
-}
-
 /// The teams owning each service, from the SLOs' owners.
 fn owners(state: &AppState) -> HashMap<String, Vec<String>> {
     let mut out: HashMap<String, Vec<String>> = HashMap::new();
@@ -220,8 +209,8 @@ fn scope(state: &AppState, params: &HashMap<String, String>) -> Result<Option<Ve
 
 /// `[from, to)` from the parameters: the last `default_days` by default.
 fn period(state: &AppState, params: &HashMap<String, String>, default_days: i64) -> Result<(i64, i64), ApiError> {
-    let to = time_param(params, "to")?.unwrap_or_else(|| state.clock.now_millis());
-    let from = time_param(params, "from")?.unwrap_or(to - default_days * 86_400_000);
+    let to = crate::events_api::time(params, "to")?.unwrap_or_else(|| state.clock.now_millis());
+    let from = crate::events_api::time(params, "from")?.unwrap_or(to - default_days * 86_400_000);
     if from >= to {
         return Err(ApiError::bad_data("from: must be before to"));
     }

@@ -113,6 +113,15 @@ fn status_error(what: &str, url: &str, code: u16, resp: ureq::Response) -> Strin
     format!("{what}: {url} answered {code}: {message}")
 }
 
+/// A JSON value as a table cell: strings bare, null as `-`.
+pub fn cell(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Null => "-".to_string(),
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
 /// Rows as aligned columns, the first row being the header.
 pub fn render_table<const N: usize>(rows: &[[String; N]]) -> String {
     let mut widths = [0usize; N];

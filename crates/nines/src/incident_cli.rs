@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use serde_json::{json, Value};
 
-use crate::client::{render_table, report, Client};
+use crate::client::{cell as text, render_table, report, Client};
 use crate::targets::Output;
 
 /// `nines incident ...`
@@ -229,14 +229,6 @@ pub fn run(cmd: IncidentCommand, server: &str, user: Option<&str>, output: Outpu
         IncidentCommand::Postmortem(cmd) => return crate::postmortem_cli::run(cmd, server, output, client),
     };
     report(result, output, table)
-}
-
-fn text(v: &Value) -> String {
-    match v {
-        Value::Null => "-".to_string(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
 }
 
 fn timeline_table(data: &Value) -> String {

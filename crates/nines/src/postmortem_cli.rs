@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use serde_json::{json, Value};
 
-use crate::client::{render_table, report, Client};
+use crate::client::{cell as text, render_table, report, Client};
 use crate::targets::Output;
 
 /// `nines incident postmortem ...`
@@ -126,14 +126,6 @@ pub fn run(cmd: PostmortemCommand, server: &str, output: Output, client: &Client
         }
     };
     report(answer, output, summary)
-}
-
-fn text(v: &Value) -> String {
-    match v {
-        Value::Null => "-".to_string(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
 }
 
 fn summary(data: &Value) -> String {

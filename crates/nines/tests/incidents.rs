@@ -8,12 +8,6 @@ mod common;
 use common::Server;
 use serde_json::Value;
 
-fn json(s: &Server, path: &str) -> Value {
-    let (code, body) = s.get(path);
-    assert_eq!(code, 200, "{path}: {body}");
-    serde_json::from_str(&body).unwrap()
-}
-
 #[test]
 fn an_incident_is_declared_worked_resolved_and_closed() {
     let dir = tempfile::tempdir().unwrap();
@@ -95,7 +89,7 @@ fn an_incident_is_declared_worked_resolved_and_closed() {
 
     s.kill9();
     let s = Server::start(&dir.path().join("data"), &[]);
-    let i = json(&s, &format!("/api/v1/incidents/{id}"))["data"].clone();
+    let i = s.get_json(&format!("/api/v1/incidents/{id}"))["data"].clone();
     let milestones: Vec<&str> = i["milestones"]
         .as_array()
         .unwrap()
@@ -120,7 +114,7 @@ fn an_incident_is_declared_worked_resolved_and_closed() {
     );
     assert_eq!(i["statusUpdate"], "fixed by the rollback");
     assert!(
-        json(&s, "/api/v1/incidents")["data"]["incidents"]
+        s.get_json("/api/v1/incidents")["data"]["incidents"]
             .as_array()
             .unwrap()
             .is_empty(),
@@ -129,7 +123,7 @@ fn an_incident_is_declared_worked_resolved_and_closed() {
     let (ok, out) = s.cli(&["incident", "list", "--state", "all"]);
     assert!(ok && out.contains("checkout fails for card payments"), "{out}");
 
-    let events = json(&s, "/api/v1/events?kind=incident.")["data"]["events"].clone();
+    let events = s.get_json("/api/v1/events?kind=incident.")["data"]["events"].clone();
     let kinds: Vec<&str> = events
         .as_array()
         .unwrap()
@@ -197,7 +191,7 @@ incidents:
     });
     post("CheckoutDown", "critical");
     let incident = common::wait_until("an incident is declared", std::time::Duration::from_secs(20), || {
-        json(&s, "/api/v1/incidents")["data"]["incidents"]
+        s.get_json("/api/v1/incidents")["data"]["incidents"]
             .as_array()
             .unwrap()
             .first()
@@ -207,7 +201,7 @@ incidents:
     assert_eq!(incident["severity"], "SEV1");
     assert_eq!(incident["services"], serde_json::json!(["checkout"]));
     assert_eq!(incident["declaredBy"], "nines");
-    let pages = json(&s, "/api/v1/pages?status=all")["data"]["pages"].clone();
+    let pages = s.get_json("/api/v1/pages?status=all")["data"]["pages"].clone();
     let critical = pages
         .as_array()
         .unwrap()
@@ -216,7 +210,7 @@ incidents:
         .unwrap();
     assert_eq!(incident["pages"], serde_json::json!([critical["id"]]));
     assert_eq!(
-        json(&s, "/api/v1/incidents")["data"]["incidents"]
+        s.get_json("/api/v1/incidents")["data"]["incidents"]
             .as_array()
             .unwrap()
             .len(),

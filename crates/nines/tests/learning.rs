@@ -7,8 +7,9 @@
 
 mod common;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
+use common::traffic::now_ms;
 use common::{wait_until, Server};
 use serde_json::{json, Value};
 
@@ -32,10 +33,6 @@ dora:
 
 const MIN: i64 = 60_000;
 
-fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
-}
-
 fn rfc(ms: i64) -> String {
     let secs = ms.div_euclid(1000);
     let out = std::process::Command::new("date")
@@ -45,38 +42,6 @@ fn rfc(ms: i64) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
-fn json_of(s: &Server, path: &str) -> Value {
-    let (code, body) = s.get(path);
-    assert_eq!(code, 200, "{path}: {body}");
-    serde_json::from_str(&body).unwrap()
-}
-
-/// 90 minutes of traffic ending two minutes ago, the last 10 minutes all
-/// errors (400 of them).
-fn import_traffic(s: &Server) {
-    let end = now_ms() / 15_000 * 15_000 - 120_000;
-    let n = 90 * 4;
-    let start = end - n * 15_000;
-    let (mut ok, mut bad) = (0.0, 0.0);
-    let (mut ts, mut oks, mut bads) = (Vec::new(), Vec::new(), Vec::new());
-    for i in 0..=n {
-        if i > 0 && i > n - 40 {
-            bad += 10.0;
-        } else if i > 0 {
-            ok += 10.0;
-        }
-        ts.push(start + i * 15_000);
-        oks.push(ok);
-        bads.push(bad);
-    }
-    let line = |code: &str, values: &[f64]| {
-        json!({"metric": {"__name__": "requests_total", "code": code}, "values": values, "timestamps": ts}).to_string()
-    };
-    let body = format!("{}\n{}\n", line("200", &oks), line("500", &bads));
-    let (code, text) = s.post("/api/v1/import", "application/json", body.as_bytes());
-    assert_eq!(code, 204, "{text}");
-}
-
 #[test]
 fn an_incident_caused_by_a_deploy_is_timed_blocks_releases_gets_a_postmortem_and_counts_in_dora() {
     let dir = tempfile::tempdir().unwrap();
@@ -84,7 +49,7 @@ fn an_incident_caused_by_a_deploy_is_timed_blocks_releases_gets_a_postmortem_and
     std::fs::write(&config, CONFIG).unwrap();
     let data = dir.path().join("data");
     let s = Server::start(&data, &["--config", config.to_str().unwrap()]);
-    import_traffic(&s);
+    common::traffic::import_failing_traffic(&s);
     let now = now_ms();
 
     // A deploy 20 minutes ago shipping a commit from 3 hours ago, and a
@@ -97,7 +62,7 @@ fn an_incident_caused_by_a_deploy_is_timed_blocks_releases_gets_a_postmortem_and
         json!({"service": "api", "environment": "staging", "version": "v3", "finishedAt": rfc(now - 5 * MIN)});
     let (code, body) = s.post("/api/v1/deploys", "application/json", staging.to_string().as_bytes());
     assert_eq!(code, 200, "{body}");
-    let deploys = json_of(&s, "/api/v1/events?kind=deploy")["data"]["events"].clone();
+    let deploys = s.get_json("/api/v1/events?kind=deploy")["data"]["events"].clone();
     let deploy_id = deploys[0]["id"].as_i64().unwrap();
     assert_eq!(deploys[0]["payload"]["version"], "v2");
 
@@ -147,12 +112,12 @@ fn an_incident_caused_by_a_deploy_is_timed_blocks_releases_gets_a_postmortem_and
         open["message"],
         format!("incident {id} (Major, triage) is open: api returns 500s")
     );
-    let decisions = json_of(&s, "/api/v1/events?kind=gate.decision&service=api")["data"]["events"].clone();
+    let decisions = s.get_json("/api/v1/events?kind=gate.decision&service=api")["data"]["events"].clone();
     assert_eq!(decisions.as_array().unwrap().len(), 1, "{decisions}");
     assert_eq!(decisions[0]["payload"]["decision"], "block");
 
     // The timeline names the deploy first.
-    let t = json_of(&s, &format!("/api/v1/incidents/{id}/timeline"))["data"].clone();
+    let t = s.get_json(&format!("/api/v1/incidents/{id}/timeline"))["data"].clone();
     assert_eq!(t["suspects"].as_array().unwrap().len(), 1, "{t}");
     assert_eq!(t["suspects"][0]["id"], deploy_id);
     assert_eq!(t["suspects"][0]["summary"], "api v2 deployed to prod (success)");
@@ -177,7 +142,7 @@ fn an_incident_caused_by_a_deploy_is_timed_blocks_releases_gets_a_postmortem_and
 
     let (ok, out) = s.cli(&["incident", "resolve", &id.to_string(), "-m", "rolled back"]);
     assert!(ok, "{out}");
-    let m = json_of(&s, &format!("/api/v1/incidents/{id}/metrics"))["data"].clone();
+    let m = s.get_json(&format!("/api/v1/incidents/{id}/metrics"))["data"].clone();
     assert_eq!(m["startedAt"], started);
     assert_eq!(m["timeToAcknowledgeSeconds"], 0, "a person declared it: {m}");
     let ttr = m["timeToResolveSeconds"].as_i64().unwrap();
@@ -188,7 +153,7 @@ fn an_incident_caused_by_a_deploy_is_timed_blocks_releases_gets_a_postmortem_and
     let ratio = burnt["budgetConsumedRatio"].as_f64().unwrap();
     assert!((ratio - 400.0 / 3.6).abs() < 1e-6, "{m}");
 
-    let agg = json_of(&s, "/api/v1/incidents/metrics?team=team-api")["data"].clone();
+    let agg = s.get_json("/api/v1/incidents/metrics?team=team-api")["data"].clone();
     assert_eq!(agg["overall"]["incidents"], 1, "{agg}");
     assert_eq!(agg["teams"]["team-api"]["mttr"].as_i64().unwrap() / 1000, ttr, "{agg}");
 
@@ -227,14 +192,14 @@ fn an_incident_caused_by_a_deploy_is_timed_blocks_releases_gets_a_postmortem_and
     assert_eq!(code, 200);
     assert_eq!(raw, md);
     let report = wait_until("the postmortem is overdue", Duration::from_secs(10), || {
-        let r = json_of(&s, "/api/v1/postmortems/report")["data"].clone();
+        let r = s.get_json("/api/v1/postmortems/report")["data"].clone();
         (!r["overduePostmortems"].as_array().unwrap().is_empty()).then_some(r)
     });
     assert_eq!(report["overduePostmortems"][0]["postmortem"], "draft");
     assert_eq!(report["openActionItems"][0]["owner"], "team-api");
 
     // DORA: one production deploy, it failed (it caused the incident).
-    let d = json_of(&s, "/api/v1/dora?service=api")["data"].clone();
+    let d = s.get_json("/api/v1/dora?service=api")["data"].clone();
     assert_eq!(d["changeFailureRate"]["value"], 1.0, "{d}");
     assert_eq!(d["changeFailureRate"]["basis"], "1 of 1 production deploys failed");
     let lead = d["leadTime"]["value"].as_f64().unwrap();
@@ -248,8 +213,8 @@ fn an_incident_caused_by_a_deploy_is_timed_blocks_releases_gets_a_postmortem_and
     // kill -9: the postmortem and the gate's decision are still there.
     s.kill9();
     let s = Server::start(&data, &["--config", config.to_str().unwrap()]);
-    let pm = json_of(&s, &format!("/api/v1/incidents/{id}/postmortem"))["data"].clone();
+    let pm = s.get_json(&format!("/api/v1/incidents/{id}/postmortem"))["data"].clone();
     assert_eq!(pm["contributingFactors"], "The canary checked latency only.");
-    let decisions = json_of(&s, "/api/v1/events?kind=gate.decision")["data"]["events"].clone();
+    let decisions = s.get_json("/api/v1/events?kind=gate.decision")["data"]["events"].clone();
     assert_eq!(decisions.as_array().unwrap().len(), 1);
 }

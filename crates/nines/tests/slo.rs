@@ -6,8 +6,9 @@
 mod common;
 
 use std::process::Command;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
+use common::traffic::{import_failing_traffic, now_ms};
 use common::{encode, wait_until, Server};
 use serde_json::Value;
 
@@ -24,38 +25,6 @@ slos:
         bad: requests_total{code="500"}
         total: requests_total
 "#;
-
-fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
-}
-
-/// 90 minutes of traffic ending two minutes ago, the last 10 minutes all
-/// errors; returns (successes, errors) counted from the first sample.
-fn import_traffic(s: &Server) -> (f64, f64) {
-    let end = now_ms() / 15_000 * 15_000 - 120_000;
-    let n = 90 * 4;
-    let start = end - n * 15_000;
-    let (mut ok, mut bad) = (0.0, 0.0);
-    let (mut ts, mut oks, mut bads) = (Vec::new(), Vec::new(), Vec::new());
-    for i in 0..=n {
-        if i > 0 && i > n - 40 {
-            bad += 10.0;
-        } else if i > 0 {
-            ok += 10.0;
-        }
-        ts.push(start + i * 15_000);
-        oks.push(ok);
-        bads.push(bad);
-    }
-    let line = |code: &str, values: &[f64]| {
-        serde_json::json!({"metric": {"__name__": "requests_total", "code": code}, "values": values, "timestamps": ts})
-            .to_string()
-    };
-    let body = format!("{}\n{}\n", line("200", &oks), line("500", &bads));
-    let (code, text) = s.post("/api/v1/import", "application/json", body.as_bytes());
-    assert_eq!(code, 204, "{text}");
-    (ok, bad)
-}
 
 fn status(s: &Server) -> Option<Value> {
     let (code, body) = s.get("/api/v1/slos/api/availability");
@@ -76,7 +45,7 @@ fn an_slo_added_by_reload_is_rolled_up_from_history_served_and_survives_kill_9()
     std::fs::write(&config, "scrape_configs: []\n").unwrap();
     let data = dir.path().join("data");
     let s = Server::start(&data, &["--config", config.to_str().unwrap()]);
-    let (ok, bad) = import_traffic(&s);
+    let (ok, bad) = import_failing_traffic(&s);
 
     std::fs::write(&config, SLO).unwrap();
     let (code, body) = s.post("/-/reload", "text/plain", b"");
@@ -178,7 +147,7 @@ fn an_slo_added_by_reload_is_rolled_up_from_history_served_and_survives_kill_9()
     assert_eq!(st["groups"][0]["events"]["total"], ok + bad, "{st}");
 }
 
-/// A server whose history holds the traffic of [`import_traffic`] before
+/// A server whose history holds the traffic of [`import_failing_traffic`] before
 /// `config_text` (with its SLOs) is loaded by a reload (an SLO counts
 /// minutes once, so the data must be there before its first evaluation),
 /// returned once `api/availability` has counted the outage.
@@ -186,7 +155,7 @@ fn server_with_history(dir: &std::path::Path, config_text: &str) -> (Server, std
     let config = dir.join("nines.yaml");
     std::fs::write(&config, "scrape_configs: []\n").unwrap();
     let s = Server::start(&dir.join("data"), &["--config", config.to_str().unwrap()]);
-    let (good, bad) = import_traffic(&s);
+    let (good, bad) = import_failing_traffic(&s);
     std::fs::write(&config, config_text).unwrap();
     let (ok, out, err) = nines(&["check", "--config", config.to_str().unwrap()]);
     assert!(ok, "{out}{err}");

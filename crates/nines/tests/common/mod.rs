@@ -14,6 +14,7 @@ use prost::Message;
 pub mod exporter;
 pub mod prometheus;
 pub mod receiver;
+pub mod traffic;
 
 pub struct Server {
     pub child: Child,
@@ -80,6 +81,13 @@ impl Server {
         assert!(status.success());
         let exit = self.child.wait().expect("wait");
         assert!(exit.success(), "nines exited with {exit}");
+    }
+
+    /// GETs `path`, expecting 200 and JSON.
+    pub fn get_json(&self, path: &str) -> serde_json::Value {
+        let (code, body) = self.get(path);
+        assert_eq!(code, 200, "{path}: {body}");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"))
     }
 
     pub fn get(&self, path: &str) -> (u16, String) {
