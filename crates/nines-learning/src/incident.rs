@@ -264,6 +264,11 @@ pub struct Incident {
 }
 
 impl Incident {
+    /// Not yet resolved (or closed): still hurting users.
+    pub fn is_open(&self) -> bool {
+        !matches!(self.state, State::Resolved | State::Closed)
+    }
+
     /// When it first reached `state`.
     pub fn reached(&self, state: State) -> Option<i64> {
         self.milestones.iter().find(|m| m.state == state).map(|m| m.at)

@@ -60,7 +60,7 @@ pub fn start_of(incident: &Incident) -> i64 {
 /// When an incident ended: its last resolution while it is resolved or
 /// closed; `None` while it is open.
 pub fn end_of(incident: &Incident) -> Option<i64> {
-    matches!(incident.state, State::Resolved | State::Closed).then(|| {
+    (!incident.is_open()).then(|| {
         incident
             .milestones
             .iter()

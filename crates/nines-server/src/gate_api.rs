@@ -82,22 +82,12 @@ async fn open_major_incidents(state: &AppState, service: &str) -> Result<Vec<Rea
     let Some(repo) = state.incidents.clone() else {
         return Ok(Vec::new());
     };
-    let all = crate::incidents_api::blocking(move || {
-        repo.incidents()
-            .map_err(|e| nines_learning::incident::IncidentError::Invalid(e.to_string()))
-    })
-    .await?;
+    let all =
+        crate::incidents_api::blocking(move || repo.incidents().map_err(crate::incidents_api::store_error)).await?;
     let names = state.learning.read().severity_names.clone();
     Ok(all
         .iter()
-        .filter(|i| {
-            i.severity.is_major()
-                && !matches!(
-                    i.state,
-                    nines_learning::incident::State::Resolved | nines_learning::incident::State::Closed
-                )
-                && i.services.iter().any(|s| s == service)
-        })
+        .filter(|i| i.severity.is_major() && i.is_open() && i.services.iter().any(|s| s == service))
         .map(|i| Reason {
             kind: "open_incident",
             decision: Decision::Block,

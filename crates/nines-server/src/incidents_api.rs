@@ -31,6 +31,19 @@ pub fn repo(state: &AppState) -> Result<Arc<dyn IncidentRepository>, ApiError> {
         .ok_or_else(|| ApiError::unavailable("incidents need the state store (a data directory)"))
 }
 
+/// A storage failure, as an incident error (answered 400 with its words
+/// like the other errors the incident rules give).
+pub fn store_error(e: impl std::fmt::Display) -> IncidentError {
+    IncidentError::Invalid(e.to_string())
+}
+
+/// One incident, or `NotFound`.
+pub fn fetch(repo: &dyn IncidentRepository, id: i64) -> Result<Incident, IncidentError> {
+    repo.incident(id)
+        .map_err(store_error)?
+        .ok_or(IncidentError::NotFound(id))
+}
+
 /// The answer an incident error gets.
 pub fn incident_error(e: IncidentError) -> ApiError {
     match e {
@@ -137,7 +150,7 @@ async fn check_deploys(state: &AppState, ids: &[i64], what: &str) -> Result<(), 
         limit: ids.len(),
         ..Default::default()
     };
-    let found = blocking(move || log.events(&query).map_err(|e| IncidentError::Invalid(e.to_string()))).await?;
+    let found = blocking(move || log.events(&query).map_err(store_error)).await?;
     match ids.iter().find(|id| !found.iter().any(|e| e.id == **id)) {
         Some(id) => Err(ApiError::bad_data(format!("{what}: event {id} is not a deploy"))),
         None => Ok(()),
@@ -171,7 +184,7 @@ pub async fn list(
 ) -> Result<Response, ApiError> {
     let repo = repo(&state)?;
     let wanted = params.get("state").map(String::as_str).unwrap_or("open").to_string();
-    let all = blocking(move || repo.incidents().map_err(|e| IncidentError::Invalid(e.to_string()))).await?;
+    let all = blocking(move || repo.incidents().map_err(store_error)).await?;
     let keep = |i: &&Incident| match wanted.as_str() {
         "all" => true,
         "open" => i.state != incident::State::Closed,
@@ -190,12 +203,7 @@ pub async fn list(
 /// `GET /api/v1/incidents/{id}`.
 pub async fn show(State(state): State<AppState>, Path(id): Path<i64>) -> Result<Response, ApiError> {
     let repo = repo(&state)?;
-    let i = blocking(move || {
-        repo.incident(id)
-            .map_err(|e| IncidentError::Invalid(e.to_string()))?
-            .ok_or(IncidentError::NotFound(id))
-    })
-    .await?;
+    let i = blocking(move || fetch(repo.as_ref(), id)).await?;
     let names = state.learning.read().severity_names.clone();
     Ok(success(incident_json(&i, &names), Vec::new()))
 }

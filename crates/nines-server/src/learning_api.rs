@@ -22,7 +22,7 @@ use serde_json::{json, Value};
 use crate::auth::Actor;
 use crate::error::success;
 use crate::events_api::event_json;
-use crate::incidents_api::{blocking, repo};
+use crate::incidents_api::{blocking, fetch, repo, store_error};
 use crate::{rfc3339, ApiError, AppState};
 
 fn log(state: &AppState) -> Result<Arc<dyn EventLog>, ApiError> {
@@ -37,10 +37,6 @@ fn postmortems(state: &AppState) -> Result<Arc<dyn PostmortemRepository>, ApiErr
         .postmortems
         .clone()
         .ok_or_else(|| ApiError::unavailable("postmortems need the state store (a data directory)"))
-}
-
-fn store_error(e: impl std::fmt::Display) -> IncidentError {
-    IncidentError::Invalid(e.to_string())
 }
 
 fn lookback(state: &AppState, params: &HashMap<String, String>) -> Result<i64, ApiError> {
@@ -58,10 +54,7 @@ async fn incident_and_timeline(state: &AppState, id: i64, lookback_ms: i64) -> R
     let log = log(state)?;
     let now = state.clock.now_millis();
     blocking(move || {
-        let i = repo
-            .incident(id)
-            .map_err(store_error)?
-            .ok_or(IncidentError::NotFound(id))?;
+        let i = fetch(repo.as_ref(), id)?;
         let t = timeline::timeline(log.as_ref(), &i, lookback_ms, now).map_err(store_error)?;
         Ok((i, t))
     })
@@ -356,12 +349,7 @@ pub async fn edit_postmortem(
 pub async fn postmortem_markdown(State(state): State<AppState>, Path(id): Path<i64>) -> Result<Response, ApiError> {
     let pm = load_postmortem(&state, id).await?;
     let repo = repo(&state)?;
-    let i = blocking(move || {
-        repo.incident(id)
-            .map_err(store_error)?
-            .ok_or(IncidentError::NotFound(id))
-    })
-    .await?;
+    let i = blocking(move || fetch(repo.as_ref(), id)).await?;
     Ok((
         [(header::CONTENT_TYPE, "text/markdown; charset=utf-8")],
         postmortem::markdown(&pm, &i),
