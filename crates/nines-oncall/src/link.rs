@@ -9,6 +9,11 @@ use sha2::Sha256;
 /// How long an ack link works.
 pub const ACK_LINK_TTL_MS: i64 = 24 * 3_600_000;
 
+/// How long a calendar feed link works: long enough for a subscription to
+/// be worth having, short enough that a leaked link dies on its own. The
+/// schedules API hands out a fresh one whenever asked.
+pub const CALENDAR_LINK_TTL_MS: i64 = 90 * 24 * 3_600_000;
+
 /// Signs and checks links with one key.
 #[derive(Clone)]
 pub struct LinkSigner {
@@ -59,20 +64,14 @@ impl LinkSigner {
     /// The query string (`expires=…&sig=…`) of a link for `action` on
     /// page `id`, made at `now_ms`.
     pub fn sign(&self, action: &str, id: i64, now_ms: i64) -> String {
-        let expires_s = (now_ms + ACK_LINK_TTL_MS) / 1000;
+        self.sign_for(action, id, now_ms, ACK_LINK_TTL_MS)
+    }
+
+    /// [`LinkSigner::sign`] for a link that works for `ttl_ms`.
+    pub fn sign_for(&self, action: &str, id: i64, now_ms: i64, ttl_ms: i64) -> String {
+        let expires_s = now_ms.saturating_add(ttl_ms) / 1000;
         let sig = hex(&self.mac(action, id, expires_s).finalize().into_bytes());
         format!("expires={expires_s}&sig={sig}")
-    }
-
-    /// The signature of a link for `action` that does not expire (a
-    /// calendar subscription).
-    pub fn sign_lasting(&self, action: &str) -> String {
-        hex(&self.mac(action, 0, 0).finalize().into_bytes())
-    }
-
-    /// Whether `sig` is [`LinkSigner::sign_lasting`]'s for `action`.
-    pub fn verify_lasting(&self, action: &str, sig: &str) -> bool {
-        unhex(sig).is_some_and(|sig| self.mac(action, 0, 0).verify_slice(&sig).is_ok())
     }
 
     /// Whether a link's `expires` and `sig` are genuine and not past.
@@ -121,9 +120,9 @@ mod tests {
         }
         assert!(!signer.verify("ack", 12, "soon", &sig, 1_000_000));
 
-        let lasting = signer.sign_lasting("calendar:primary");
-        assert!(signer.verify_lasting("calendar:primary", &lasting));
-        assert!(!signer.verify_lasting("calendar:other", &lasting));
-        assert!(!signer.verify_lasting("calendar:primary", "00"));
+        let (expires, sig) = parts(&signer.sign_for("calendar:primary", 0, 0, CALENDAR_LINK_TTL_MS));
+        assert!(signer.verify("calendar:primary", 0, &expires, &sig, CALENDAR_LINK_TTL_MS));
+        assert!(!signer.verify("calendar:primary", 0, &expires, &sig, CALENDAR_LINK_TTL_MS + 1_000));
+        assert!(!signer.verify("calendar:other", 0, &expires, &sig, 0));
     }
 }

@@ -127,7 +127,7 @@ pub fn load(
             }
         }
     }
-    let weeks = (to_ms - from_ms) as f64 / (7.0 * 86_400_000.0);
+    let weeks = (to_ms as f64 - from_ms as f64) / (7.0 * 86_400_000.0);
     let people = reached
         .iter()
         .map(|(user, pages)| {

@@ -156,16 +156,20 @@ impl Pager {
         format!("user={user}&{}", self.signer.sign(&format!("ack:{user}"), id, now))
     }
 
-    /// The URL of schedule `name`'s calendar feed that needs no token.
-    pub fn calendar_url(&self, name: &str) -> String {
+    /// The URL of schedule `name`'s calendar feed that needs no token,
+    /// made at `now`; it works for [`crate::link::CALENDAR_LINK_TTL_MS`].
+    pub fn calendar_url(&self, name: &str, now: i64) -> String {
         let base = self.state.lock().external_url.clone();
-        let sig = self.signer.sign_lasting(&format!("calendar:{name}"));
-        format!("{base}/p/schedules/{name}/calendar.ics?sig={sig}")
+        let query = self
+            .signer
+            .sign_for(&format!("calendar:{name}"), 0, now, crate::link::CALENDAR_LINK_TTL_MS);
+        format!("{base}/p/schedules/{name}/calendar.ics?{query}")
     }
 
-    /// Whether `sig` opens schedule `name`'s calendar feed.
-    pub fn verify_calendar(&self, name: &str, sig: &str) -> bool {
-        self.signer.verify_lasting(&format!("calendar:{name}"), sig)
+    /// Whether `expires` and `sig` open schedule `name`'s calendar feed at
+    /// `now`.
+    pub fn verify_calendar(&self, name: &str, expires: &str, sig: &str, now: i64) -> bool {
+        self.signer.verify(&format!("calendar:{name}"), 0, expires, sig, now)
     }
 
     /// Whether an ack link's `user`, `expires` and `sig` are genuine for

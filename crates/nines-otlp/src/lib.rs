@@ -266,4 +266,15 @@ mod tests {
             fuzz_decode(&body, true);
         }
     }
+
+    #[test]
+    fn malformed_point_times_are_errors_not_silence() {
+        for ts in [r#""NaN""#, r#""18446744073709551616""#, "1e300", r#""-1""#] {
+            let json = format!(
+                r#"{{"resourceMetrics":[{{"scopeMetrics":[{{"metrics":[{{"name":"x","gauge":{{"dataPoints":[{{"timeUnixNano":{ts},"asDouble":1}}]}}}}]}}]}}]}}"#
+            );
+            let err = decode(json.as_bytes(), Encoding::Json).expect_err(ts);
+            assert!(err.to_string().contains("line 1"), "{ts}: {err}");
+        }
+    }
 }

@@ -109,7 +109,7 @@ pub struct InstrumentationScope {
 
 /// `Metric`
 #[derive(Clone, PartialEq, prost::Message, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(from = "MetricJson")]
 pub struct Metric {
     /// Instrument name.
     #[prost(string, tag = "1")]
@@ -122,13 +122,45 @@ pub struct Metric {
     pub unit: String,
     /// The points, by kind.
     #[prost(oneof = "MetricData", tags = "5, 7, 9, 10, 11")]
-    #[serde(flatten)]
     pub data: Option<MetricData>,
 }
 
+/// `Metric` as JSON writes it: the oneof's member is a key of its own. A
+/// flattened `Option` would turn a malformed point into a metric with no
+/// data, dropped without a word; these fields make it an error.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct MetricJson {
+    name: String,
+    description: String,
+    unit: String,
+    gauge: Option<Gauge>,
+    sum: Option<Sum>,
+    histogram: Option<Histogram>,
+    exponential_histogram: Option<ExponentialHistogram>,
+    summary: Option<Summary>,
+}
+
+impl From<MetricJson> for Metric {
+    fn from(j: MetricJson) -> Self {
+        let data = j
+            .gauge
+            .map(MetricData::Gauge)
+            .or(j.sum.map(MetricData::Sum))
+            .or(j.histogram.map(MetricData::Histogram))
+            .or(j.exponential_histogram.map(MetricData::ExponentialHistogram))
+            .or(j.summary.map(MetricData::Summary));
+        Metric {
+            name: j.name,
+            description: j.description,
+            unit: j.unit,
+            data,
+        }
+    }
+}
+
 /// The `data` oneof of `Metric`.
-#[derive(Clone, PartialEq, prost::Oneof, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, PartialEq, prost::Oneof)]
 pub enum MetricData {
     /// Gauge points.
     #[prost(message, tag = "5")]

@@ -234,8 +234,10 @@ impl Evaluator<'_> {
         if self.step == 0 {
             return vec![self.start];
         }
-        (0..=(self.end - self.start) / self.step)
-            .map(|i| self.start + i * self.step)
+        // `range` bounded the number of steps, so these fit.
+        let steps = (i128::from(self.end) - i128::from(self.start)) / i128::from(self.step);
+        (0..=steps)
+            .map(|i| i64::try_from(i128::from(self.start) + i * i128::from(self.step)).unwrap_or(i64::MAX))
             .collect()
     }
 
@@ -315,16 +317,22 @@ impl Evaluator<'_> {
             // One step of an instant selector needs only each series'
             // newest sample in the lookback window.
             let t = *t;
-            return storage.for_each_latest(&matchers, t - reach + 1, t, &mut |labels, latest| {
-                self.check_deadline("query evaluation")?;
-                values.clear();
-                if let Some((_, v)) = latest.filter(|p| !nines_tsdb::is_stale_nan(p.1)) {
-                    values.push((0, v));
-                }
-                sink.take(&labels, false, &values)
-            });
+            return storage.for_each_latest(
+                &matchers,
+                t.saturating_sub(reach).saturating_add(1),
+                t,
+                &mut |labels, latest| {
+                    self.processed(1);
+                    self.check_deadline("query evaluation")?;
+                    values.clear();
+                    if let Some((_, v)) = latest.filter(|p| !nines_tsdb::is_stale_nan(p.1)) {
+                        values.push((0, v));
+                    }
+                    sink.take(&labels, false, &values)
+                },
+            );
         }
-        storage.for_each_series(&matchers, first - reach, last, &mut |labels, points| {
+        storage.for_each_series(&matchers, first.saturating_sub(reach), last, &mut |labels, points| {
             self.check_deadline("query evaluation")?;
             if points.len() > limit {
                 return Err(EvalError::TooManySamples("query loading"));
@@ -332,13 +340,14 @@ impl Evaluator<'_> {
             values.clear();
             match leaf {
                 Leaf::Instant(_) => {
+                    self.processed(reads.len());
                     let mut hi = 0;
                     for (i, &t) in reads.iter().enumerate() {
                         hi = seek(points, hi, t);
                         let Some(&(ts, v)) = hi.checked_sub(1).and_then(|h| points.get(h)) else {
                             continue;
                         };
-                        if ts > t - reach && !nines_tsdb::is_stale_nan(v) {
+                        if ts > t.saturating_sub(reach) && !nines_tsdb::is_stale_nan(v) {
                             values.push((i as u32, v));
                         }
                     }
@@ -355,12 +364,13 @@ impl Evaluator<'_> {
                     };
                     let (mut lo, mut hi) = (0, 0);
                     for (i, &t) in reads.iter().enumerate() {
-                        lo = seek(points, lo, t - reach);
+                        lo = seek(points, lo, t.saturating_sub(reach));
                         hi = seek(points, hi.max(lo), t);
+                        self.processed(hi - lo + 1);
                         if lo == hi {
                             continue;
                         }
-                        if let Some(v) = f(&points[lo..hi], t - reach, t) {
+                        if let Some(v) = f(&points[lo..hi], t.saturating_sub(reach), t) {
                             values.push((i as u32, v));
                         }
                     }

@@ -6,6 +6,8 @@
 //! window are left-open (`(t - range, t]`), a staleness marker ends a
 //! series for instant selectors and is never part of a range.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use promql_parser::parser::{self, AtModifier, Expr, Offset};
@@ -27,6 +29,14 @@ pub struct Engine {
     pub max_samples: usize,
     /// Longest a query may run.
     pub timeout: Duration,
+    /// Most samples a query may look at over its whole evaluation (each
+    /// sample counted every time a step or subquery step reads it), as
+    /// VictoriaMetrics's `-search.maxSamplesPerQuery`: bounds the work of
+    /// nested subqueries that hold little but read much.
+    pub max_samples_processed: u64,
+    /// Set to call the query off (its client went away); checked as often
+    /// as the deadline.
+    pub cancel: Option<Arc<AtomicBool>>,
     /// Most series a query may return.
     pub max_series: usize,
     /// Prometheus's `promql-delayed-name-removal`: functions and operators
@@ -48,6 +58,8 @@ impl Default for Engine {
             default_subquery_step: Duration::from_secs(60),
             max_samples: 50_000_000,
             timeout: Duration::from_secs(120),
+            max_samples_processed: DEFAULT_MAX_SAMPLES_PROCESSED,
+            cancel: None,
             max_series: 1_000_000,
             delayed_name_removal: false,
             series_major: true,
@@ -84,6 +96,13 @@ pub const MAX_NESTING: usize = 128;
 /// still evaluate on a thread with a generous stack (the server uses
 /// [`QUERY_STACK_BYTES`]).
 pub const MAX_OPERATORS: usize = 10_000;
+
+/// Default of [`Engine::max_samples_processed`].
+pub const DEFAULT_MAX_SAMPLES_PROCESSED: u64 = 1_000_000_000;
+
+/// Most steps a range query may have (Prometheus's guard against absurd
+/// resolutions).
+pub const MAX_RANGE_STEPS: i128 = 11_000;
 
 /// Stack size for a thread that parses and evaluates queries.
 pub const QUERY_STACK_BYTES: usize = 64 << 20;
@@ -139,8 +158,10 @@ pub fn parse(query: &str) -> Result<Expr, EvalError> {
     parser::parse(query).map_err(EvalError::BadData)
 }
 
+/// A duration in milliseconds, saturating: a written range such as
+/// `[100000000y]` must not wrap into a negative time span.
 pub(crate) fn millis(d: Duration) -> i64 {
-    d.as_millis() as i64
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 pub(crate) fn offset_ms(o: &Option<Offset>) -> i64 {
@@ -211,6 +232,15 @@ impl Engine {
                 "zero or negative query resolution step widths are not accepted".into(),
             ));
         }
+        if end < start {
+            return Err(EvalError::BadData("end timestamp must not be before start time".into()));
+        }
+        // Wide arithmetic: the span of two extreme times does not fit i64.
+        if (i128::from(end) - i128::from(start)) / i128::from(step) > MAX_RANGE_STEPS {
+            return Err(EvalError::BadData(format!(
+                "exceeded maximum resolution of {MAX_RANGE_STEPS} points per timeseries. Try decreasing the query resolution (?step=XX)"
+            )));
+        }
         match expr.value_type() {
             parser::value::ValueType::Vector | parser::value::ValueType::Scalar => {}
             other => {
@@ -227,7 +257,11 @@ impl Engine {
         while t <= end {
             ev.check_deadline("query evaluation")?;
             out.add(t, ev.eval(&expr, t)?, "range query must be a scalar or instant vector")?;
-            t += step;
+            // Near the end of time the next step does not exist.
+            match t.checked_add(step) {
+                Some(next) => t = next,
+                None => break,
+            }
         }
         let series = without_dropped_names(out.finish())?;
         self.check_series(series.len())?;
@@ -377,6 +411,8 @@ pub struct Evaluator<'e> {
     annotations: std::cell::RefCell<Annotations>,
     /// Samples held: loaded from storage plus produced by subqueries.
     samples: std::cell::Cell<usize>,
+    /// Samples looked at so far, against `max_samples_processed`.
+    processed: std::cell::Cell<u64>,
     /// Label sets without `__name__`, by the identity of the label set
     /// they came from: a range query drops the same names at every step.
     nameless: std::cell::RefCell<FxHashMap<usize, Labels>>,
@@ -458,6 +494,7 @@ impl<'e> Evaluator<'e> {
             query: query.to_string(),
             annotations: Default::default(),
             samples: Default::default(),
+            processed: Default::default(),
             nameless: Default::default(),
             cursors: Default::default(),
             nameless_by_series: Default::default(),
@@ -498,15 +535,22 @@ impl<'e> Evaluator<'e> {
             match at {
                 Some(a) => {
                     let t = at_ms(a, start, end);
-                    (t - off, t - off)
+                    (t.saturating_sub(off), t.saturating_sub(off))
                 }
-                None => (lo - off, hi - off),
+                None => (lo.saturating_sub(off), hi.saturating_sub(off)),
             }
         };
         match e {
             Expr::VectorSelector(vs) => {
                 let (l, h) = window(&vs.at, &vs.offset);
-                self.load(storage, vs as *const _ as usize, vs, l - lookback, h, total)?;
+                self.load(
+                    storage,
+                    vs as *const _ as usize,
+                    vs,
+                    l.saturating_sub(lookback),
+                    h,
+                    total,
+                )?;
             }
             Expr::MatrixSelector(ms) => {
                 let (l, h) = window(&ms.vs.at, &ms.vs.offset);
@@ -514,14 +558,14 @@ impl<'e> Evaluator<'e> {
                     storage,
                     &ms.vs as *const _ as usize,
                     &ms.vs,
-                    l - millis(ms.range),
+                    l.saturating_sub(millis(ms.range)),
                     h,
                     total,
                 )?;
             }
             Expr::Subquery(sq) => {
                 let (l, h) = window(&sq.at, &sq.offset);
-                self.fetch(storage, &sq.expr, l - millis(sq.range), h, total)?;
+                self.fetch(storage, &sq.expr, l.saturating_sub(millis(sq.range)), h, total)?;
             }
             Expr::Aggregate(a) => {
                 self.fetch(storage, &a.expr, lo, hi, total)?;
@@ -634,17 +678,31 @@ impl<'e> Evaluator<'e> {
         }
     }
 
+    /// Whether the query may go on: within its time, its work bound, and
+    /// not called off. Called once per step, subquery step or series.
     pub(crate) fn check_deadline(&self, during: &'static str) -> Result<(), EvalError> {
         if Instant::now() > self.deadline {
             return Err(EvalError::Timeout(during));
         }
+        if self.processed.get() > self.engine.max_samples_processed {
+            return Err(EvalError::TooMuchWork(self.engine.max_samples_processed));
+        }
+        if self.engine.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed)) {
+            return Err(EvalError::Canceled(during));
+        }
         Ok(())
+    }
+
+    /// Counts `n` samples looked at.
+    pub(crate) fn processed(&self, n: usize) {
+        self.processed.set(self.processed.get().saturating_add(n as u64));
     }
 
     /// The time a selector or subquery reads for evaluation time `t`: its
     /// `@` time if it has one, moved back by its `offset`.
     pub(crate) fn shifted(&self, at: Option<&parser::AtModifier>, offset: &Option<parser::Offset>, t: i64) -> i64 {
-        at.map_or(t, |a| at_ms(a, self.start, self.end)) - offset_ms(offset)
+        at.map_or(t, |a| at_ms(a, self.start, self.end))
+            .saturating_sub(offset_ms(offset))
     }
 
     /// The newest sample of each series a selector sees at `t`: in the
@@ -660,6 +718,7 @@ impl<'e> Evaluator<'e> {
         let cursor = cursors
             .entry((key, false))
             .or_insert_with(|| vec![(0, 0); series.len()]);
+        self.processed(series.len());
         let mut out = Vec::new();
         for (s, c) in series.iter().zip(cursor.iter_mut()) {
             let idx = seek(&s.points, c.1, t);
@@ -668,7 +727,7 @@ impl<'e> Evaluator<'e> {
                 continue;
             }
             let (ts, v) = s.points[idx - 1];
-            if ts <= t - lookback || nines_tsdb::is_stale_nan(v) {
+            if ts <= t.saturating_sub(lookback) || nines_tsdb::is_stale_nan(v) {
                 continue;
             }
             out.push((&s.labels, ts, v));
@@ -716,10 +775,11 @@ impl<'e> Evaluator<'e> {
         let nameless = nameless.entry(key).or_insert_with(|| vec![None; series.len()]);
         let mut filtered = Vec::new();
         for ((s, c), dropped) in series.iter().zip(cursor.iter_mut()).zip(nameless.iter_mut()) {
-            let lo = seek(&s.points, c.0, t - range);
+            let lo = seek(&s.points, c.0, t.saturating_sub(range));
             let hi = seek(&s.points, c.1.max(lo), t);
             *c = (lo, hi);
             let window = &s.points[lo..hi];
+            self.processed(window.len() + 1);
             let stale = window.iter().any(|p| nines_tsdb::is_stale_nan(p.1));
             if stale {
                 filtered.clear();
@@ -754,8 +814,9 @@ impl<'e> Evaluator<'e> {
         };
         let mut out = Vec::new();
         for s in series {
-            let lo = s.points.partition_point(|p| p.0 <= t - range);
+            let lo = s.points.partition_point(|p| p.0 <= t.saturating_sub(range));
             let hi = s.points.partition_point(|p| p.0 <= t);
+            self.processed(hi.saturating_sub(lo) + 1);
             let points: Vec<(i64, f64)> = s.points[lo..hi]
                 .iter()
                 .filter(|p| !nines_tsdb::is_stale_nan(p.1))
@@ -776,11 +837,11 @@ impl<'e> Evaluator<'e> {
             .filter(|s| *s > 0)
             .unwrap_or_else(|| millis(self.engine.default_subquery_step));
         let range = millis(sq.range);
-        let from = t - range;
+        let from = t.saturating_sub(range);
         // Inner steps are aligned to multiples of the step, as in Prometheus.
-        let mut inner = from.div_euclid(step) * step;
+        let mut inner = from.div_euclid(step).saturating_mul(step);
         if inner <= from {
-            inner += step;
+            inner = inner.saturating_add(step);
         }
         let mut out = StepSeries::default();
         while inner <= t {
@@ -795,7 +856,10 @@ impl<'e> Evaluator<'e> {
                 return Err(EvalError::TooManySamples("subquery evaluation"));
             }
             self.samples.set(held);
-            inner += step;
+            match inner.checked_add(step) {
+                Some(next) => inner = next,
+                None => break,
+            }
         }
         Ok(out.finish())
     }
@@ -807,10 +871,13 @@ impl<'e> Evaluator<'e> {
         let i = if self.step == 0 {
             0
         } else {
-            (t - self.start) / self.step
+            // Wide: the distance between two extreme times overflows i64.
+            (i128::from(t) - i128::from(self.start)) / i128::from(self.step)
         };
         match usize::try_from(i).ok().and_then(|i| steps.get_mut(i)) {
-            Some(v) if self.start + i * self.step == t => Some(Ok(std::mem::take(v))),
+            Some(v) if i128::from(self.start) + i * i128::from(self.step) == i128::from(t) => {
+                Some(Ok(std::mem::take(v)))
+            }
             // Batched nodes are only planned where the walk reaches them at
             // the query's own steps.
             _ => Some(Err(EvalError::Execution(format!(

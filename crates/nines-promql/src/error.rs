@@ -15,6 +15,13 @@ pub enum EvalError {
     /// The query would touch more samples than allowed (`execution`).
     #[error("query processing would load too many samples into memory in {0}")]
     TooManySamples(&'static str),
+    /// The query looked at more samples than allowed in all
+    /// (`execution`): a bound on its work, not its memory.
+    #[error("query processed more than {0} samples (query.max_samples_processed); narrow its range, raise its step or select fewer series")]
+    TooMuchWork(u64),
+    /// The query was called off, because its client went away (`canceled`).
+    #[error("query canceled in {0}")]
+    Canceled(&'static str),
     /// The store failed (`internal`).
     #[error("storage: {0}")]
     Storage(String),

@@ -1,15 +1,11 @@
 //! PromQL functions on floats.
 
-use promql_parser::parser::{Call, Expr, Offset};
+use promql_parser::parser::{Call, Expr};
 use regex::Regex;
 
-use crate::engine::{Evaluator, Vector};
+use crate::engine::{millis, Evaluator, Vector};
 use crate::error::EvalError;
 use crate::value::{get, set, Labels, Sample, Series, Value, NAME};
-
-fn millis(d: std::time::Duration) -> i64 {
-    d.as_millis() as i64
-}
 
 fn arg(ev: &Evaluator<'_>, c: &Call, i: usize, t: i64) -> Result<Value, EvalError> {
     match c.args.args.get(i) {
@@ -68,23 +64,9 @@ fn string_arg(ev: &Evaluator<'_>, c: &Call, i: usize, t: i64) -> Result<String, 
 
 /// The range and the end of the window a range-vector argument covers.
 fn window(ev: &Evaluator<'_>, e: &Expr, t: i64) -> (i64, i64) {
-    let off = |o: &Option<Offset>| match o {
-        Some(Offset::Pos(d)) => millis(*d),
-        Some(Offset::Neg(d)) => -millis(*d),
-        None => 0,
-    };
-    let at = |a: &Option<promql_parser::parser::AtModifier>| match a {
-        Some(promql_parser::parser::AtModifier::Start) => Some(ev.start),
-        Some(promql_parser::parser::AtModifier::End) => Some(ev.end),
-        Some(promql_parser::parser::AtModifier::At(st)) => Some(match st.duration_since(std::time::UNIX_EPOCH) {
-            Ok(d) => millis(d),
-            Err(e) => -millis(e.duration()),
-        }),
-        None => None,
-    };
     match e {
-        Expr::MatrixSelector(ms) => (millis(ms.range), at(&ms.vs.at).unwrap_or(t) - off(&ms.vs.offset)),
-        Expr::Subquery(sq) => (millis(sq.range), at(&sq.at).unwrap_or(t) - off(&sq.offset)),
+        Expr::MatrixSelector(ms) => (millis(ms.range), ev.shifted(ms.vs.at.as_ref(), &ms.vs.offset, t)),
+        Expr::Subquery(sq) => (millis(sq.range), ev.shifted(sq.at.as_ref(), &sq.offset, t)),
         Expr::Paren(p) => window(ev, &p.expr, t),
         _ => (0, t),
     }
@@ -155,7 +137,7 @@ fn call_inner(ev: &Evaluator<'_>, c: &Call, t: i64) -> Result<Value, EvalError> 
     }
     if let Some((keep_name, f)) = range_function(name) {
         let (range, end) = window(ev, &c.args.args[0], t);
-        return over_time(ev, c, t, keep_name, |p| f(p, end - range, end));
+        return over_time(ev, c, t, keep_name, |p| f(p, end.saturating_sub(range), end));
     }
     match name {
         "pi" => Ok(Value::Scalar(std::f64::consts::PI)),
@@ -603,8 +585,8 @@ fn extrapolated_rate(
             prev = v;
         }
     }
-    let mut to_start = (first.0 - range_start) as f64 / 1000.0;
-    let mut to_end = (range_end - last.0) as f64 / 1000.0;
+    let mut to_start = (first.0 as f64 - range_start as f64) / 1000.0;
+    let mut to_end = (range_end as f64 - last.0 as f64) / 1000.0;
     let sampled = (last.0 - first.0) as f64 / 1000.0;
     let avg_step = sampled / (p.len() - 1) as f64;
     let threshold = avg_step * 1.1;
@@ -622,7 +604,7 @@ fn extrapolated_rate(
     }
     let mut factor = (sampled + to_start + to_end) / sampled;
     if is_rate {
-        factor /= (range_end - range_start) as f64 / 1000.0;
+        factor /= (range_end as f64 - range_start as f64) / 1000.0;
     }
     Some(result * factor)
 }
@@ -634,7 +616,7 @@ fn linear_regression(p: &[(i64, f64)], at: i64) -> (f64, f64) {
     let (mut sx, mut sy, mut sxy, mut sx2) = (0.0, 0.0, 0.0, 0.0);
     let const_y = p.iter().all(|x| x.1 == p[0].1);
     for &(t, v) in p {
-        let x = (t - at) as f64 / 1000.0;
+        let x = (t as f64 - at as f64) / 1000.0;
         sx += x;
         sy += v;
         sxy += x * v;

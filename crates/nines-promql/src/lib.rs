@@ -16,6 +16,9 @@ pub mod value;
 
 pub use aggregate::format_value;
 pub use duration::{format_duration_ms, parse_duration_ms};
-pub use engine::{parse, Annotations, Engine, Evaluated, MAX_NESTING, MAX_OPERATORS, QUERY_STACK_BYTES};
+pub use engine::{
+    parse, Annotations, Engine, Evaluated, DEFAULT_MAX_SAMPLES_PROCESSED, MAX_NESTING, MAX_OPERATORS, MAX_RANGE_STEPS,
+    QUERY_STACK_BYTES,
+};
 pub use error::EvalError;
 pub use storage::{convert_matchers, MemStorage, Queryable};

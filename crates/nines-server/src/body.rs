@@ -24,6 +24,31 @@ pub async fn read_limited(headers: &HeaderMap, body: Body, limit: usize, setting
     match Limited::new(body, limit).collect().await {
         Ok(c) => Ok(c.to_bytes()),
         Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
-        Err(e) => Err(ApiError::bad_data(format!("reading request body: {e}"))),
+        Err(e) => Err(body_error(e.as_ref())),
     }
+}
+
+/// The answer to a body that could not be read: 408 when the client
+/// stalled, else 400.
+pub fn body_error(e: &(dyn std::error::Error + 'static)) -> ApiError {
+    if stalled(e) {
+        return ApiError {
+            status: axum::http::StatusCode::REQUEST_TIMEOUT,
+            kind: "bad_data",
+            message: format!("reading request body: {e}"),
+        };
+    }
+    ApiError::bad_data(format!("reading request body: {e}"))
+}
+
+/// Whether a body error is (or wraps) the listener's stall cut-off.
+fn stalled(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if err.is::<crate::timed_body::BodyStalled>() {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
 }

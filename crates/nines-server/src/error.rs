@@ -75,6 +75,45 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Puts error answers that are not JSON (axum's extractor rejections in
+/// plain text, a bodiless 405) into the envelope, keeping their status and
+/// headers (`Allow`, `Retry-After`). HTML pages for people pass as they are.
+pub async fn enveloped(resp: Response) -> Response {
+    let status = resp.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return resp;
+    }
+    let content_type = resp
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if content_type.starts_with("application/json") || content_type.starts_with("text/html") {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    // Rejection texts are a line or two; more is not worth keeping.
+    let text = axum::body::to_bytes(body, 64 << 10).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&text);
+    let message = match text.trim() {
+        "" => status.canonical_reason().unwrap_or("request failed").to_lowercase(),
+        t => t.to_string(),
+    };
+    let kind = match status {
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::SERVICE_UNAVAILABLE => "unavailable",
+        s if s.is_server_error() => "internal",
+        _ => "bad_data",
+    };
+    let mut out = ApiError { status, kind, message }.into_response();
+    parts.headers.remove(axum::http::header::CONTENT_TYPE);
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    for (name, value) in parts.headers.iter() {
+        out.headers_mut().insert(name.clone(), value.clone());
+    }
+    out
+}
+
 /// `{"status":"success","data":...}` with optional warnings.
 pub fn success(data: serde_json::Value, warnings: Vec<String>) -> Response {
     success_annotated(data, warnings, Vec::new())

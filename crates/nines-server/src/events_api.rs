@@ -39,6 +39,10 @@ pub fn event_json(e: &Event) -> Value {
     })
 }
 
+/// Most `kind` values one events request may name (there are fewer kinds
+/// than this).
+pub const MAX_KINDS: usize = 100;
+
 /// A time parameter (RFC 3339 or Unix seconds), when given.
 pub(crate) fn time(params: &HashMap<String, String>, key: &str) -> Result<Option<i64>, ApiError> {
     params
@@ -64,6 +68,12 @@ pub async fn list(
         .filter(|(k, _)| k == "kind")
         .flat_map(|(_, v)| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from))
         .collect();
+    if kinds.len() > MAX_KINDS {
+        return Err(ApiError::bad_data(format!(
+            "kind: {} values, more than the limit of {MAX_KINDS}",
+            kinds.len()
+        )));
+    }
     let single: HashMap<String, String> = params.into_iter().filter(|(k, _)| k != "kind").collect();
     let after = single
         .get("after")

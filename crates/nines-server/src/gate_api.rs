@@ -172,9 +172,10 @@ pub async fn create_override(
     let until_ms = match (b.until.as_deref(), b.duration.as_deref()) {
         (Some(u), None) => parse_time(u).map_err(|e| ApiError::bad_data(format!("until: {e}")))?,
         (None, Some(d)) => {
-            now + nines_promql::parse_duration_ms(d)
+            let ms = nines_promql::parse_duration_ms(d)
                 .filter(|ms| *ms > 0)
-                .ok_or_else(|| ApiError::bad_data(format!("duration: {d:?} is not a duration")))?
+                .ok_or_else(|| ApiError::bad_data(format!("duration: {d:?} is not a duration")))?;
+            now.saturating_add(ms)
         }
         _ => {
             return Err(ApiError::bad_data(
@@ -182,7 +183,7 @@ pub async fn create_override(
             ))
         }
     };
-    if until_ms <= now || until_ms - now > MAX_OVERRIDE_MS {
+    if until_ms <= now || until_ms.saturating_sub(now) > MAX_OVERRIDE_MS {
         return Err(ApiError::bad_data(
             "until: an override ends in the future and at most 7 days from now",
         ));

@@ -89,8 +89,8 @@ fn describe(r: &AppendReport) -> Vec<String> {
         return Vec::new();
     }
     let mut out = vec![format!(
-        "{} samples stored, {} refused (out of order {}, conflicting duplicates {}, too old {}, invalid series {} with {} samples)",
-        r.appended, r.rejected(), r.out_of_order, r.conflicts, r.too_old, r.invalid_series, r.invalid_series_samples
+        "{} samples stored, {} refused (out of order {}, conflicting duplicates {}, too old {}, too far in the future {}, out of bounds {}, invalid series {} with {} samples)",
+        r.appended, r.rejected(), r.out_of_order, r.conflicts, r.too_old, r.too_far_in_future, r.out_of_bounds, r.invalid_series, r.invalid_series_samples
     )];
     out.extend(r.errors.iter().cloned());
     out
@@ -183,28 +183,16 @@ impl ImportState {
         })
         .await
         .map_err(|e| ApiError::internal(format!("import task failed: {e}")))??;
-        let merged = &mut self.report;
-        merged.appended += r.appended;
-        merged.duplicates += r.duplicates;
-        merged.out_of_order += r.out_of_order;
-        merged.conflicts += r.conflicts;
-        merged.too_old += r.too_old;
-        merged.backfilled += r.backfilled;
-        merged.invalid_series += r.invalid_series;
-        merged.invalid_series_samples += r.invalid_series_samples;
-        for e in r.errors {
-            if merged.errors.len() < 10 {
-                // "series N" counts within the batch; name the input line.
-                let renamed = match e.strip_prefix("series ").and_then(|rest| rest.split_once(' ')) {
-                    Some((n, rest)) => match n.parse::<usize>().ok().and_then(|n| lines.get(n)) {
-                        Some(line) => format!("line {line} {rest}"),
-                        None => e.clone(),
-                    },
+        // "series N" counts within the batch; name the input line.
+        self.report.merge(r, |e| {
+            match e.strip_prefix("series ").and_then(|rest| rest.split_once(' ')) {
+                Some((n, rest)) => match n.parse::<usize>().ok().and_then(|n| lines.get(n)) {
+                    Some(line) => format!("line {line} {rest}"),
                     None => e.clone(),
-                };
-                merged.errors.push(renamed);
+                },
+                None => e.clone(),
             }
-        }
+        });
         Ok(())
     }
 
@@ -242,7 +230,7 @@ pub async fn import(State(st): State<AppState>, body: Body) -> Result<Response, 
         let frame = match body.frame().await {
             None => break,
             Some(Ok(f)) => f,
-            Some(Err(e)) => return Err(ApiError::bad_data(format!("reading request body: {e}"))),
+            Some(Err(e)) => return Err(crate::body::body_error(&e)),
         };
         let Ok(data) = frame.into_data() else { continue };
         buf.extend_from_slice(&data);

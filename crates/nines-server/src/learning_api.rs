@@ -203,11 +203,11 @@ fn scope(state: &AppState, params: &HashMap<String, String>) -> Result<Option<Ve
 /// `[from, to)` from the parameters: the last `default_days` by default.
 fn period(state: &AppState, params: &HashMap<String, String>, default_days: i64) -> Result<(i64, i64), ApiError> {
     let to = crate::events_api::time(params, "to")?.unwrap_or_else(|| state.clock.now_millis());
-    let from = crate::events_api::time(params, "from")?.unwrap_or(to - default_days * 86_400_000);
+    let from = crate::events_api::time(params, "from")?.unwrap_or(to.saturating_sub(default_days * 86_400_000));
     if from >= to {
         return Err(ApiError::bad_data("from: must be before to"));
     }
-    if to - from > 2 * 366 * 86_400_000 {
+    if to.saturating_sub(from) > 2 * 366 * 86_400_000 {
         return Err(ApiError::bad_data("from, to: at most two years at a time"));
     }
     Ok((from, to))

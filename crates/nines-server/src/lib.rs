@@ -17,6 +17,7 @@ pub mod events_api;
 mod export;
 mod gate_api;
 mod heartbeat_api;
+mod hyper_errors;
 mod inbound_api;
 mod incidents_api;
 mod ingest;
@@ -31,13 +32,15 @@ mod otlp;
 mod pages_api;
 pub mod params;
 pub mod prompb;
-mod promql_api;
+pub mod promql_api;
 mod query;
+pub mod query_gate;
 mod rules_api;
 mod silence_api;
 pub mod slo_api;
 mod targets;
 pub mod telemetry;
+pub mod timed_body;
 
 pub use error::ApiError;
 pub use inbound_api::InboundBoard;
@@ -70,6 +73,8 @@ pub struct AppState {
     pub db: Arc<Db>,
     /// Size limits.
     pub limits: HttpLimits,
+    /// The folder admin backups may be written under; none: refused.
+    pub backup_root: Option<std::path::PathBuf>,
     /// The scrape jobs, when scraping runs.
     pub scrape: Option<Arc<ScrapeManager>>,
     /// Re-reads the config for `POST /-/reload`.
@@ -82,6 +87,8 @@ pub struct AppState {
     pub client_limiter: Option<Arc<limits::ClientLimiter>>,
     /// The PromQL engine settings.
     pub engine: Arc<nines_promql::Engine>,
+    /// How many queries run at once, overall and per client.
+    pub query_gate: Arc<query_gate::QueryGate>,
     /// Time source for the default query time.
     pub clock: nines_clock::SharedClock,
     /// SLO statuses and alerts, when SLOs are evaluated.
@@ -118,12 +125,14 @@ impl AppState {
         Self {
             db,
             limits,
+            backup_root: None,
             scrape: None,
             reloader: None,
             telemetry: None,
             auth: Arc::default(),
             client_limiter: None,
             engine: Arc::default(),
+            query_gate: query_gate::QueryGate::new(20, 0),
             clock: nines_clock::system(),
             slos: None,
             rules: None,
@@ -237,6 +246,7 @@ pub fn router(state: AppState) -> Router {
                 message: "no such endpoint".into(),
             }
         })
+        .layer(axum::middleware::map_response(error::enveloped))
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require))
         .layer(axum::middleware::from_fn_with_state(state.clone(), limits::per_client))
         .layer(axum::middleware::from_fn_with_state(state.clone(), telemetry::track))

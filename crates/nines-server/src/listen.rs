@@ -19,7 +19,9 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpListener;
 
+use crate::hyper_errors::FillErrorBodies;
 use crate::limits::PeerAddr;
+use crate::timed_body::{BodyPace, TimedBody};
 
 /// How connections are served.
 #[derive(Clone)]
@@ -31,6 +33,34 @@ pub struct ServeOptions {
     /// How long a client may take to send a request head or finish a TLS
     /// handshake.
     pub header_timeout: Duration,
+    /// How a request body must keep arriving.
+    pub body_pace: BodyPace,
+}
+
+/// Bytes of a request head as sent: request line and header lines.
+fn head_bytes<B>(req: &hyper::Request<B>) -> usize {
+    let line = req.method().as_str().len() + req.uri().to_string().len() + "  HTTP/1.1\r\n".len();
+    req.headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + ": \r\n".len())
+        .sum::<usize>()
+        + line
+        + 2
+}
+
+/// The answer to a head over the limit, in the API's envelope: hyper's own
+/// buffer is only a backstop (it admits more than its size) and answers
+/// with an empty body.
+fn head_too_large(size: usize, limit: usize) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    crate::ApiError {
+        status: hyper::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        kind: "bad_data",
+        message: format!(
+            "request head is {size} bytes, larger than the limit of {limit} bytes (set by server.max_header_size)"
+        ),
+    }
+    .into_response()
 }
 
 /// A TLS certificate or key that could not be loaded.
@@ -108,15 +138,26 @@ pub async fn serve(
         let acceptor = acceptor.clone();
         let opts = opts.clone();
         tokio::spawn(async move {
+            let max_head = opts.max_header_bytes.max(8192);
+            let pace = opts.body_pace;
             let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
                 req.extensions_mut().insert(PeerAddr(peer));
                 let mut router = router.clone();
-                async move { tower_service::Service::call(&mut router, req.map(axum::body::Body::new)).await }
+                let size = head_bytes(&req);
+                async move {
+                    if size > max_head {
+                        return Ok(head_too_large(size, max_head));
+                    }
+                    let req = req.map(|b| axum::body::Body::new(TimedBody::new(b, pace)));
+                    tower_service::Service::call(&mut router, req).await
+                }
             });
             let mut builder = hyper::server::conn::http1::Builder::new();
             builder
                 .timer(TokioTimer::new())
-                .max_buf_size(opts.max_header_bytes.max(8192))
+                // Room for a head just over the limit to reach the check
+                // above, which answers it properly.
+                .max_buf_size(max_head.saturating_mul(2))
                 .header_read_timeout(opts.header_timeout);
             match acceptor {
                 Some(acceptor) => {
@@ -131,11 +172,13 @@ pub async fn serve(
                             return;
                         }
                     };
-                    let conn = builder.serve_connection(TokioIo::new(tls), service);
+                    let io = FillErrorBodies::new(tls, max_head);
+                    let conn = builder.serve_connection(TokioIo::new(io), service);
                     let _ = watcher.watch(conn).await;
                 }
                 None => {
-                    let conn = builder.serve_connection(TokioIo::new(tcp), service);
+                    let io = FillErrorBodies::new(tcp, max_head);
+                    let conn = builder.serve_connection(TokioIo::new(io), service);
                     let _ = watcher.watch(conn).await;
                 }
             }

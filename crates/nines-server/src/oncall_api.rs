@@ -13,7 +13,6 @@ use nines_oncall::{Directory, OncallError, Schedule, Shift, ShiftSource};
 use serde_json::{json, Value};
 
 use crate::error::success;
-use crate::params::parse_time;
 use crate::{rfc3339, ApiError, AppState};
 
 const DAY_MS: i64 = 86_400_000;
@@ -26,13 +25,12 @@ fn directory(state: &AppState) -> Arc<Directory> {
 }
 
 fn time(params: &HashMap<String, String>, key: &str, default: i64) -> Result<i64, ApiError> {
-    match params.get(key).map(String::as_str) {
-        None | Some("") => Ok(default),
-        Some(v) => {
-            parse_time(v).ok_or_else(|| ApiError::bad_data(format!("{key}: {v:?} is not RFC 3339 or Unix seconds")))
-        }
-    }
+    Ok(crate::events_api::time(params, key)?.unwrap_or(default))
 }
+
+/// Longest period one on-call load request may cover: its weeks and pages
+/// are counted over the whole of it.
+const MAX_LOAD_SPAN_MS: i64 = 2 * 366 * DAY_MS;
 
 fn oncall_error(e: OncallError) -> ApiError {
     match e {
@@ -100,6 +98,7 @@ pub async fn who(
 /// `GET /api/v1/schedules`.
 pub async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
     let dir = directory(&state);
+    let now = state.clock.now_millis();
     let list: Vec<Value> = dir
         .schedules
         .values()
@@ -108,7 +107,7 @@ pub async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
                 "name": s.name,
                 "team": s.team,
                 "timeZone": s.time_zone,
-                "calendarUrl": state.pager.as_ref().map(|p| p.calendar_url(&s.name)),
+                "calendarUrl": state.pager.as_ref().map(|p| p.calendar_url(&s.name, now)),
                 "layers": s.layers.iter().map(|l| json!({
                     "name": l.name,
                     "participants": l.participants,
@@ -133,8 +132,8 @@ fn period(
 ) -> Result<(Arc<Directory>, Vec<Shift>), ApiError> {
     let dir = directory(state);
     let now = state.clock.now_millis();
-    let start = time(params, "start", now - before_days * DAY_MS)?;
-    let end = time(params, "end", start.max(now) + after_days * DAY_MS)?;
+    let start = time(params, "start", now.saturating_sub(before_days * DAY_MS))?;
+    let end = time(params, "end", start.max(now).saturating_add(after_days * DAY_MS))?;
     let shifts = dir
         .schedule(name)
         .map_err(oncall_error)?
@@ -171,12 +170,19 @@ pub async fn signed_calendar(
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let sig = params.get("sig").map(String::as_str).unwrap_or("");
-    let genuine = state.pager.as_ref().is_some_and(|p| p.verify_calendar(&name, sig));
+    let expires = params.get("expires").map(String::as_str).unwrap_or("");
+    let now = state.clock.now_millis();
+    let genuine = state
+        .pager
+        .as_ref()
+        .is_some_and(|p| p.verify_calendar(&name, expires, sig, now));
     if !genuine {
         return Err(ApiError {
             status: StatusCode::FORBIDDEN,
             kind: "forbidden",
-            message: "this calendar link is not signed for this schedule".into(),
+            message: "this calendar link is not signed for this schedule or has expired; \
+                      GET /api/v1/schedules for a fresh one"
+                .into(),
         });
     }
     calendar(State(state), Path(name), Query(params)).await
@@ -214,9 +220,12 @@ pub async fn load(
         .ok_or_else(|| ApiError::unavailable("on-call load needs the state store (a data directory)"))?;
     let now = state.clock.now_millis();
     let end = time(&params, "end", now)?;
-    let start = time(&params, "start", end - 28 * DAY_MS)?;
+    let start = time(&params, "start", end.saturating_sub(28 * DAY_MS))?;
     if end <= start {
         return Err(ApiError::bad_data("the end must be after the start"));
+    }
+    if end.saturating_sub(start) > MAX_LOAD_SPAN_MS {
+        return Err(ApiError::bad_data("start, end: at most two years at a time"));
     }
     let dir = directory(&state);
     let history = tokio::task::spawn_blocking(move || pager.history(start, end))

@@ -103,16 +103,21 @@ pub fn time_param(params: &Params, key: &str, default: i64) -> Result<i64, ApiEr
     }
 }
 
-/// Parses RFC 3339 or Unix seconds into milliseconds.
+/// Parses RFC 3339 or Unix seconds into milliseconds, clamped to the
+/// times Prometheus can represent ([`nines_tsdb::MIN_TIMESTAMP_MS`] to
+/// [`nines_tsdb::MAX_TIMESTAMP_MS`]), so that arithmetic on two parsed
+/// times never overflows.
 pub fn parse_time(v: &str) -> Option<i64> {
-    if let Ok(secs) = v.parse::<f64>() {
-        if !secs.is_finite() {
+    let ms = if let Ok(secs) = v.parse::<f64>() {
+        if secs.is_nan() {
             return None;
         }
-        let ms = (secs * 1000.0).round();
-        return (ms >= i64::MIN as f64 && ms <= i64::MAX as f64).then_some(ms as i64);
-    }
-    parse_rfc3339(v)
+        // A float cast saturates; the clamp below makes it exact.
+        (secs * 1000.0).round() as i64
+    } else {
+        parse_rfc3339(v)?
+    };
+    Some(ms.clamp(nines_tsdb::MIN_TIMESTAMP_MS, nines_tsdb::MAX_TIMESTAMP_MS))
 }
 
 /// `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)` to Unix milliseconds.
@@ -222,6 +227,11 @@ mod tests {
         assert_eq!(parse_time("2023-02-29T00:00:00Z"), None);
         assert_eq!(parse_time("yesterday"), None);
         assert_eq!(parse_time("NaN"), None);
+        // Beyond what Prometheus represents: clamped, never wrapped.
+        assert_eq!(parse_time("-9300000000000000"), Some(nines_tsdb::MIN_TIMESTAMP_MS));
+        assert_eq!(parse_time("9000000000000000"), Some(9_000_000_000_000_000_000));
+        assert_eq!(parse_time("1e300"), Some(nines_tsdb::MAX_TIMESTAMP_MS));
+        assert_eq!(parse_time("-Inf"), Some(nines_tsdb::MIN_TIMESTAMP_MS));
     }
 
     #[test]

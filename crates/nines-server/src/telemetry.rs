@@ -52,9 +52,20 @@ impl std::fmt::Debug for Telemetry {
 }
 
 impl Telemetry {
-    /// A registry covering the store and, if given, the scrape manager.
-    pub fn new(db: Arc<Db>, scrape: Option<Arc<ScrapeManager>>) -> Arc<Self> {
+    /// A registry covering the store, the query gate and, if given, the
+    /// scrape manager.
+    pub fn new(db: Arc<Db>, scrape: Option<Arc<ScrapeManager>>, queries: &crate::query_gate::QueryGate) -> Arc<Self> {
         let mut registry = Registry::default();
+        registry.register(
+            "nines_queries_running",
+            "PromQL queries evaluating now",
+            queries.running.clone(),
+        );
+        registry.register(
+            "nines_queries_canceled",
+            "PromQL queries called off because their client went away",
+            queries.canceled.clone(),
+        );
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register(
             "nines_http_requests",
@@ -191,6 +202,14 @@ impl Collector for StateCollector {
                 ("out_of_order", ConstCounter::new(s.samples_out_of_order.load(Relaxed))),
                 ("conflict", ConstCounter::new(s.samples_conflict.load(Relaxed))),
                 ("too_old", ConstCounter::new(s.samples_too_old.load(Relaxed))),
+                (
+                    "too_far_in_future",
+                    ConstCounter::new(s.samples_too_far_in_future.load(Relaxed)),
+                ),
+                (
+                    "out_of_bounds",
+                    ConstCounter::new(s.samples_out_of_bounds.load(Relaxed)),
+                ),
                 (
                     "invalid_series",
                     ConstCounter::new(s.samples_invalid_series.load(Relaxed)),

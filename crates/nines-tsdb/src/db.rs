@@ -70,6 +70,10 @@ pub struct Options {
     pub head_chunk_samples: usize,
     /// Label limits applied on append.
     pub limits: Limits,
+    /// How far past the wall clock a sample may be (`None`: no limit). A
+    /// sender with a wrong clock must not move the head past now, or every
+    /// other sender's samples would be refused as too old.
+    pub future_tolerance_ms: Option<i64>,
 }
 
 impl Default for Options {
@@ -82,9 +86,14 @@ impl Default for Options {
             wal_fsync_each_commit: false,
             head_chunk_samples: 120,
             limits: Limits::default(),
+            future_tolerance_ms: Some(DEFAULT_FUTURE_TOLERANCE_MS),
         }
     }
 }
+
+/// Default of [`Options::future_tolerance_ms`]: ten minutes, as Mimir's
+/// `creation_grace_period`.
+pub const DEFAULT_FUTURE_TOLERANCE_MS: i64 = 10 * 60 * 1000;
 
 impl Options {
     fn max_block_duration(&self) -> i64 {
@@ -136,12 +145,16 @@ fn count_rejection(report: &mut AppendReport, r: Rejection, min_valid: i64, t: i
         Rejection::OutOfOrder => report.out_of_order += 1,
         Rejection::DuplicateConflict => report.conflicts += 1,
         Rejection::TooOld => report.too_old += 1,
+        Rejection::TooFarInFuture => report.too_far_in_future += 1,
+        Rejection::OutOfBounds => report.out_of_bounds += 1,
     }
     report.note(|| {
         let why = match r {
             Rejection::OutOfOrder => "out of order sample".to_string(),
             Rejection::DuplicateConflict => "duplicate sample for timestamp with a different value".to_string(),
             Rejection::TooOld => format!("sample older than the head's lower bound {min_valid}"),
+            Rejection::TooFarInFuture => "sample too far in the future (past storage.future_tolerance)".to_string(),
+            Rejection::OutOfBounds => "timestamp outside the range the store keeps".to_string(),
         };
         format!("{}: {why} at {t}", which())
     });
@@ -173,6 +186,10 @@ pub struct AppendReport {
     pub too_old: u64,
     /// Samples older than the head's lower bound, written into blocks.
     pub backfilled: u64,
+    /// Samples further past the wall clock than the future tolerance.
+    pub too_far_in_future: u64,
+    /// Samples with a timestamp outside what the store keeps.
+    pub out_of_bounds: u64,
     /// Samples of series whose labels were refused.
     pub invalid_series_samples: u64,
     /// Series whose labels were refused.
@@ -184,7 +201,32 @@ pub struct AppendReport {
 impl AppendReport {
     /// Samples not stored for any reason other than being duplicates.
     pub fn rejected(&self) -> u64 {
-        self.out_of_order + self.conflicts + self.too_old + self.invalid_series_samples
+        self.out_of_order
+            + self.conflicts
+            + self.too_old
+            + self.too_far_in_future
+            + self.out_of_bounds
+            + self.invalid_series_samples
+    }
+
+    /// Adds another report's counts, keeping at most ten problems;
+    /// `rename` may reword each of the other's problems.
+    pub fn merge(&mut self, other: AppendReport, mut rename: impl FnMut(String) -> String) {
+        self.appended += other.appended;
+        self.duplicates += other.duplicates;
+        self.out_of_order += other.out_of_order;
+        self.conflicts += other.conflicts;
+        self.too_old += other.too_old;
+        self.backfilled += other.backfilled;
+        self.too_far_in_future += other.too_far_in_future;
+        self.out_of_bounds += other.out_of_bounds;
+        self.invalid_series_samples += other.invalid_series_samples;
+        self.invalid_series += other.invalid_series;
+        for e in other.errors {
+            if self.errors.len() < MAX_REPORTED_ERRORS {
+                self.errors.push(rename(e));
+            }
+        }
     }
 
     fn note(&mut self, msg: impl FnOnce() -> String) {
@@ -207,6 +249,10 @@ pub struct DbStats {
     pub samples_conflict: AtomicU64,
     /// Samples refused for being older than the head.
     pub samples_too_old: AtomicU64,
+    /// Samples refused for being too far past the wall clock.
+    pub samples_too_far_in_future: AtomicU64,
+    /// Samples refused for a timestamp outside what the store keeps.
+    pub samples_out_of_bounds: AtomicU64,
     /// Samples refused with their series' invalid labels.
     pub samples_invalid_series: AtomicU64,
     /// Blocks written from the head.
@@ -344,6 +390,7 @@ impl Db {
         let mut accepted: Vec<(u32, i64, f64)> = Vec::with_capacity(total);
         let mut created: Vec<u32> = Vec::new();
         let mut resolver = Resolver::default();
+        let max_valid = self.max_valid_time();
         let mut st = self.state.lock();
         for (i, s) in batch.iter().enumerate() {
             let id = match self.resolve(&mut st.head, &mut resolver, s.labels, &mut created) {
@@ -357,7 +404,7 @@ impl Db {
             };
             let mut backfill_slot: Option<usize> = None;
             for &(t, v) in s.samples {
-                match st.head.check(id, t, v) {
+                match st.head.check(id, t, v, max_valid) {
                     Verdict::Append => {
                         st.head.note(id, t, v);
                         accepted.push((id, t, v));
@@ -408,6 +455,7 @@ impl Db {
         let mut accepted: Vec<(u32, i64, f64)> = Vec::with_capacity(samples.len());
         let mut created: Vec<u32> = Vec::new();
         let mut resolver = Resolver::default();
+        let max_valid = self.max_valid_time();
         let mut st = self.state.lock();
         for (i, s) in samples.iter_mut().enumerate() {
             let known = s.series.map(|r| r.0).filter(|&id| st.head.contains(id));
@@ -433,7 +481,7 @@ impl Db {
                 }
             };
             s.series = Some(SeriesRef(id));
-            match st.head.check(id, s.t, s.v) {
+            match st.head.check(id, s.t, s.v, max_valid) {
                 Verdict::Append => {
                     st.head.note(id, s.t, s.v);
                     accepted.push((id, s.t, s.v));
@@ -447,6 +495,13 @@ impl Db {
         self.commit(st, &created, &accepted, &mut report)?;
         self.count(&report);
         Ok(report)
+    }
+
+    /// The newest timestamp an append may carry now.
+    fn max_valid_time(&self) -> i64 {
+        self.opts
+            .future_tolerance_ms
+            .map_or(i64::MAX, |tol| self.clock.now_millis().saturating_add(tol.max(0)))
     }
 
     /// The head id of a series given by labels, created if new. Labels may
@@ -534,6 +589,10 @@ impl Db {
         s.samples_out_of_order.fetch_add(report.out_of_order, Ordering::Relaxed);
         s.samples_conflict.fetch_add(report.conflicts, Ordering::Relaxed);
         s.samples_too_old.fetch_add(report.too_old, Ordering::Relaxed);
+        s.samples_too_far_in_future
+            .fetch_add(report.too_far_in_future, Ordering::Relaxed);
+        s.samples_out_of_bounds
+            .fetch_add(report.out_of_bounds, Ordering::Relaxed);
         s.samples_invalid_series
             .fetch_add(report.invalid_series_samples, Ordering::Relaxed);
     }
@@ -778,10 +837,13 @@ impl Db {
     }
 
     /// Background housekeeping: cuts blocks from the head once it spans
-    /// more than 1.5 block ranges, compacts, applies retention.
+    /// more than 1.5 block ranges, compacts, applies retention. A block
+    /// whose range reaches now is never cut: the head's lower bound would
+    /// pass the wall clock and every sender's samples be refused.
     pub fn maintain(&self) -> Result<()> {
         let _m = self.maintenance.lock();
         let range = self.opts.block_duration_ms;
+        let now = self.clock.now_millis();
         loop {
             let span = self.state.lock().head.time_range();
             let Some((min_t, max_t)) = span else { break };
@@ -789,6 +851,9 @@ impl Db {
                 break;
             }
             let before = min_t.div_euclid(range).saturating_add(1).saturating_mul(range);
+            if before > now {
+                break;
+            }
             // Series quiet for a whole range beyond the cut are forgotten.
             self.persist_head_before(before, before.saturating_sub(range))?;
         }
@@ -1080,7 +1145,7 @@ fn replay_record(head: &mut Head, rec: Record) {
             for (id, t, v) in samples {
                 // Samples below the head's bound are already in a block
                 // (written before the crash that stopped the checkpoint).
-                if head.check(id, t, v) == Verdict::Append {
+                if head.check(id, t, v, i64::MAX) == Verdict::Append {
                     head.apply(id, t, v);
                 }
             }

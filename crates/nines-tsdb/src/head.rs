@@ -157,6 +157,11 @@ pub enum Rejection {
     DuplicateConflict,
     /// Older than the head's lower bound (that range is in blocks already).
     TooOld,
+    /// Further past the wall clock than the store's future tolerance.
+    TooFarInFuture,
+    /// Outside the timestamps the store keeps at all
+    /// ([`crate::MIN_TIMESTAMP_MS`] to [`crate::MAX_TIMESTAMP_MS`]).
+    OutOfBounds,
 }
 
 /// Outcome of checking one sample.
@@ -275,7 +280,15 @@ impl Head {
         self.live += 1;
     }
 
-    pub(crate) fn check(&self, id: u32, t: i64, v: f64) -> Verdict {
+    /// Whether sample `(t, v)` may join series `id`; `max_valid` is the
+    /// newest timestamp the wall clock allows now.
+    pub(crate) fn check(&self, id: u32, t: i64, v: f64, max_valid: i64) -> Verdict {
+        if !(crate::MIN_TIMESTAMP_MS..=crate::MAX_TIMESTAMP_MS).contains(&t) {
+            return Verdict::Reject(Rejection::OutOfBounds);
+        }
+        if t > max_valid {
+            return Verdict::Reject(Rejection::TooFarInFuture);
+        }
         let Some(s) = self.series.get(id as usize).and_then(Option::as_ref) else {
             return Verdict::Reject(Rejection::TooOld);
         };

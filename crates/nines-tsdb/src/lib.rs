@@ -27,6 +27,7 @@ mod testing;
 pub use block::{BlockMeta, BlockStats};
 pub use db::{
     AppendReport, Db, DbStats, Limits, OldSamples, Options, RefSample, SeriesRef, SeriesSamples, SnapshotReport,
+    DEFAULT_FUTURE_TOLERANCE_MS,
 };
 pub use error::{Error, Result};
 pub use head::Rejection;
@@ -34,6 +35,13 @@ pub use labels::{check_sorted_pairs, is_valid_label_name, is_valid_metric_name, 
 pub use matcher::{MatchOp, Matcher};
 pub use series::{Series, SeriesIter, SeriesLabels};
 pub use wal::ReplayReport;
+
+/// The oldest timestamp (ms) the store keeps: Prometheus's `MinTime`, so
+/// that everything stored can be asked for through the query API.
+pub const MIN_TIMESTAMP_MS: i64 = -9_223_309_901_257_974_000;
+
+/// The newest timestamp (ms) the store keeps: Prometheus's `MaxTime`.
+pub const MAX_TIMESTAMP_MS: i64 = 9_223_309_901_257_974_999;
 
 /// The special NaN Prometheus writes to mark a series as stale.
 pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;

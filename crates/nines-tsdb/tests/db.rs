@@ -7,9 +7,12 @@ use nines_tsdb::{Db, Labels, MatchOp, Matcher, Options, SeriesSamples};
 
 const H: i64 = 3_600_000;
 
+/// The store's defaults, without retention or the future tolerance: these
+/// tests stand the clock where it suits them and write around it.
 fn opts() -> Options {
     Options {
         retention_ms: None,
+        future_tolerance_ms: None,
         ..Options::default()
     }
 }
@@ -158,7 +161,8 @@ fn invalid_series_are_refused_and_the_rest_stored() {
 #[test]
 fn head_moves_into_blocks_and_compacts_and_reopens() {
     let dir = tempfile::tempdir().unwrap();
-    let (_, c) = clock(0);
+    // The clock stands where the data ends, as it would for live data.
+    let (_, c) = clock(9 * H);
     let db = Db::open(dir.path(), opts(), c.clone()).unwrap();
     // 9 h of data at 15 s for 20 series: blocks [0,2h) [2h,4h) [4h,6h) are
     // cut, the rest stays in the head.
@@ -221,7 +225,7 @@ fn flush_persists_everything_and_later_old_samples_are_refused() {
 #[test]
 fn retention_by_time_follows_the_clock() {
     let dir = tempfile::tempdir().unwrap();
-    let (manual, c) = clock(0);
+    let (manual, c) = clock(5 * H);
     let o = Options {
         retention_ms: Some(24 * H),
         ..opts()
@@ -256,7 +260,7 @@ fn retention_by_size_deletes_oldest_blocks() {
 #[test]
 fn snapshot_is_a_complete_data_directory() {
     let dir = tempfile::tempdir().unwrap();
-    let (_, c) = clock(0);
+    let (_, c) = clock(5 * H);
     let db = Db::open(dir.path(), opts(), c.clone()).unwrap();
     fill(&db, 4, 0, 5 * 240);
     db.maintain().unwrap();
@@ -515,7 +519,7 @@ fn append_refs_reuses_refs_and_recovers_from_dropped_series() {
 #[test]
 fn latest_agrees_with_the_last_decoded_sample_across_head_and_blocks() {
     let dir = tempfile::tempdir().unwrap();
-    let (_, c) = clock(0);
+    let (_, c) = clock(9 * H);
     let db = Db::open(dir.path(), opts(), c).unwrap();
     // Blocks for the first hours, the rest (open chunks included) in the head.
     fill(&db, 5, 0, 9 * 240);
@@ -547,4 +551,82 @@ fn latest_agrees_with_the_last_decoded_sample_across_head_and_blocks() {
             assert_eq!(got, want, "[{}, {maxt}]", maxt - width);
         }
     }
+}
+
+#[test]
+fn one_sample_from_the_future_changes_nothing_for_anyone_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = 1_700_000_000_000;
+    let (clk, shared) = clock(now);
+    let db = Db::open(
+        dir.path(),
+        Options {
+            future_tolerance_ms: Some(10 * 60_000),
+            ..opts()
+        },
+        shared,
+    )
+    .unwrap();
+    let wrong_clock = [("__name__", "skewed")];
+    let r = db
+        .append(&[SeriesSamples {
+            labels: &wrong_clock,
+            samples: &[(now + 24 * H, 1.0), (now + 48 * H, 2.0), (now + 5 * 60_000, 3.0)],
+        }])
+        .unwrap();
+    assert_eq!((r.appended, r.too_far_in_future), (1, 2), "{r:?}");
+    assert!(r.errors[0].contains("too far in the future"), "{:?}", r.errors);
+    // The oldest timestamp Prometheus can represent is a store boundary:
+    // below it is out of bounds, not a conflicting duplicate.
+    let ancient = db
+        .append(&[SeriesSamples {
+            labels: &[("__name__", "ancient")],
+            samples: &[(i64::MIN, 1.0)],
+        }])
+        .unwrap();
+    assert_eq!((ancient.out_of_bounds, ancient.conflicts), (1, 0), "{ancient:?}");
+    assert!(ancient.errors[0].contains("outside the range"), "{:?}", ancient.errors);
+    // Housekeeping while the skewed sample sits in the head cuts nothing
+    // that holds now: everybody else's samples keep going in.
+    let others = [("__name__", "others")];
+    for k in 0..4 {
+        clk.set(now + k * 60_000);
+        db.maintain().unwrap();
+        let r = db
+            .append(&[SeriesSamples {
+                labels: &others,
+                samples: &[(now + k * 60_000, k as f64)],
+            }])
+            .unwrap();
+        assert_eq!(r.appended, 1, "{r:?}");
+    }
+    assert!(db.blocks().is_empty(), "{:?}", db.blocks());
+}
+
+#[test]
+fn without_a_tolerance_a_far_sample_still_leaves_now_writable() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = 1_700_000_000_000;
+    let (clk, shared) = clock(now);
+    let db = Db::open(dir.path(), opts(), shared).unwrap();
+    let l = [("__name__", "m")];
+    db.append(&[SeriesSamples {
+        labels: &l,
+        samples: &[(now, 1.0)],
+    }])
+    .unwrap();
+    db.append(&[SeriesSamples {
+        labels: &[("__name__", "far")],
+        samples: &[(now + 24 * H, 1.0)],
+    }])
+    .unwrap();
+    db.maintain().unwrap();
+    clk.set(now + 60_000);
+    let r = db
+        .append(&[SeriesSamples {
+            labels: &l,
+            samples: &[(now + 60_000, 2.0)],
+        }])
+        .unwrap();
+    assert_eq!((r.appended, r.too_old), (1, 0), "the block holding now was cut: {r:?}");
 }

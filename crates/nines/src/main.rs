@@ -418,6 +418,10 @@ enum Command {
         /// Data directory (overrides storage.path).
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// The folder backups over HTTP may be written under (overrides
+        /// storage.backup_root).
+        #[arg(long)]
+        backup_root: Option<PathBuf>,
         /// Serve without API tokens on a non-loopback address (only behind
         /// something else that controls access).
         #[arg(long)]
@@ -479,10 +483,15 @@ fn main() -> ExitCode {
             config,
             listen,
             data_dir,
+            backup_root,
             insecure_allow_unauthenticated,
         } => serve::run(serve::ServeArgs {
             config,
-            overrides: reload::Overrides { listen, data_dir },
+            overrides: reload::Overrides {
+                listen,
+                data_dir,
+                backup_root: backup_root.and_then(|r| std::path::absolute(r).ok()),
+            },
             insecure_allow_unauthenticated,
         }),
         Command::Check { config } => check(&config),

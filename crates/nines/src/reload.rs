@@ -19,6 +19,8 @@ pub struct Overrides {
     pub listen: Option<String>,
     /// `--data-dir`.
     pub data_dir: Option<PathBuf>,
+    /// `--backup-root`.
+    pub backup_root: Option<PathBuf>,
 }
 
 impl Overrides {
@@ -29,6 +31,9 @@ impl Overrides {
         }
         if let Some(d) = &self.data_dir {
             c.storage.path = d.clone();
+        }
+        if let Some(r) = &self.backup_root {
+            c.storage.backup_root = Some(r.clone());
         }
     }
 }
@@ -65,17 +70,27 @@ pub struct Reloader {
     overrides: Overrides,
     parts: Reconfigurable,
     insecure_ok: bool,
+    /// The address the listener is bound to.
+    bound: std::net::SocketAddr,
     running: Mutex<Config>,
 }
 
 impl Reloader {
     /// A reloader for the config that `running` was loaded from.
-    pub fn new(path: PathBuf, overrides: Overrides, parts: Reconfigurable, insecure_ok: bool, running: Config) -> Self {
+    pub fn new(
+        path: PathBuf,
+        overrides: Overrides,
+        parts: Reconfigurable,
+        insecure_ok: bool,
+        bound: std::net::SocketAddr,
+        running: Config,
+    ) -> Self {
         Self {
             path,
             overrides,
             parts,
             insecure_ok,
+            bound,
             running: Mutex::new(running),
         }
     }
@@ -87,8 +102,8 @@ impl Reloader {
         let tokens = new.auth.tokens().map_err(|e| vec![e])?;
         let mut running = self.running.lock();
         // The listener stays where it is until a restart, so the check is
-        // against the running address.
-        crate::serve::check_exposure(&running.server.listen, !tokens.is_empty(), self.insecure_ok)
+        // against the address bound.
+        crate::serve::check_exposure(&running.server.listen, self.bound, !tokens.is_empty(), self.insecure_ok)
             .map_err(|e| vec![e])?;
         self.parts.scrape.apply(specs).map_err(|e| vec![e.to_string()])?;
         *self.parts.auth.write() = Auth::new(tokens);

@@ -1,6 +1,7 @@
 //! `nines serve`: open the store, serve HTTP, run housekeeping, and shut
 //! down cleanly (head persisted) on SIGINT/SIGTERM.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -28,19 +29,44 @@ pub struct ServeArgs {
     pub insecure_allow_unauthenticated: bool,
 }
 
-/// Refuses an open API on an address others can reach.
-pub fn check_exposure(listen: &str, has_tokens: bool, insecure_ok: bool) -> Result<(), String> {
-    let Ok(addr) = listen.parse::<std::net::SocketAddr>() else {
-        return Ok(());
-    };
-    if addr.ip().is_loopback() || has_tokens || insecure_ok {
+/// Whether only this host can reach `ip` (IPv4-mapped loopback counts).
+fn host_only(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.is_loopback(),
+        std::net::IpAddr::V6(v6) => v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
+    }
+}
+
+/// Refuses an open API on an address others can reach. `listen` is what
+/// the operator wrote, `addr` where it resolves or was bound.
+pub fn check_exposure(listen: &str, addr: SocketAddr, has_tokens: bool, insecure_ok: bool) -> Result<(), String> {
+    if host_only(addr.ip()) || has_tokens || insecure_ok {
         return Ok(());
     }
+    let resolved = if listen == addr.to_string() {
+        String::new()
+    } else {
+        format!(" ({addr})")
+    };
     Err(format!(
-        "refusing to listen on {listen} without API tokens: anyone who can reach it could write, read and \
+        "refusing to listen on {listen}{resolved} without API tokens: anyone who can reach it could write, read and \
          administer nines. Configure auth.tokens, listen on 127.0.0.1, or pass \
          --insecure-allow-unauthenticated if the network in front of nines does the access control."
     ))
+}
+
+/// [`check_exposure`] for every address `listen` resolves to, before
+/// anything is opened: host names and shorthands such as `0:9999` resolve
+/// as the listener would bind them.
+pub fn check_listen(listen: &str, has_tokens: bool, insecure_ok: bool) -> Result<(), String> {
+    use std::net::ToSocketAddrs;
+    let addrs = listen
+        .to_socket_addrs()
+        .map_err(|e| format!("server.listen {listen:?} is not an address to listen on: {e}"))?;
+    for addr in addrs {
+        check_exposure(listen, addr, has_tokens, insecure_ok)?;
+    }
+    Ok(())
 }
 
 pub fn run(args: ServeArgs) -> ExitCode {
@@ -63,7 +89,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
         None => Config::default(),
     };
     overrides.apply(&mut config);
-    if let Err(e) = check_exposure(
+    if let Err(e) = check_listen(
         &config.server.listen,
         !config.auth.tokens.is_empty(),
         insecure_allow_unauthenticated,
@@ -102,6 +128,7 @@ fn store_options(c: &Config) -> Options {
             max_label_name_len: c.ingest.max_label_name_length,
             max_label_value_len: c.ingest.max_label_value_length,
         },
+        future_tolerance_ms: (s.future_tolerance.0 > 0).then_some(s.future_tolerance.0),
     }
 }
 
@@ -127,6 +154,8 @@ async fn serve(
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.server.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    // The address bound is what others reach, whatever was written.
+    check_exposure(&config.server.listen, addr, !config.auth.tokens.is_empty(), insecure_ok)?;
     let url = nines_server::listen::display_url(addr, tls.is_some());
     tracing::info!(%url, data_dir = %config.storage.path.display(), "nines listening");
     // Tests and scripts read this line to find an ephemeral port.
@@ -256,7 +285,9 @@ async fn serve(
     let oncall: nines_server::oncall_api::SharedDirectory =
         Arc::new(parking_lot::RwLock::new(config.oncall_loaded.clone()));
     let scrape = ScrapeManager::new(db.clone(), nines_clock::system());
-    let telemetry = Telemetry::new(db.clone(), Some(scrape.clone()));
+    let query_gate =
+        nines_server::query_gate::QueryGate::new(config.query.max_concurrency, config.query.max_concurrency_per_client);
+    let telemetry = Telemetry::new(db.clone(), Some(scrape.clone()), &query_gate);
     let mut background = Vec::new();
     let fsync_ms = config.storage.wal_fsync_interval.0;
     if fsync_ms > 0 {
@@ -315,6 +346,7 @@ async fn serve(
                 learning: learning.clone(),
             },
             insecure_ok,
+            addr,
             config.clone(),
         )) as Arc<dyn Reload>
     });
@@ -328,12 +360,14 @@ async fn serve(
     let app = nines_server::router(AppState {
         db: db.clone(),
         limits,
+        backup_root: config.storage.backup_root.clone(),
         scrape: Some(scrape.clone()),
         reloader,
         telemetry: Some(telemetry),
         auth,
         client_limiter: Some(ClientLimiter::new(config.server.max_concurrent_requests_per_client)),
         engine: Arc::new(config.query.engine()),
+        query_gate,
         clock: nines_clock::system(),
         slos: Some(slo_board),
         rules: Some(rules_runner.manager()),
@@ -352,6 +386,10 @@ async fn serve(
         tls,
         max_header_bytes: usize::try_from(config.server.max_header_size.0).unwrap_or(usize::MAX),
         header_timeout: StdDuration::from_millis(config.server.read_header_timeout.0 as u64),
+        body_pace: nines_server::timed_body::BodyPace {
+            idle: StdDuration::from_millis(config.server.read_body_timeout.0.max(1) as u64),
+            min_bytes_per_sec: config.server.min_body_rate.0,
+        },
     };
     nines_server::listen::serve(listener, app, opts, shutdown_signal(), StdDuration::from_secs(30)).await;
 

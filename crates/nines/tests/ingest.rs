@@ -212,7 +212,9 @@ fn bad_input_gets_400_or_413_and_stored_data_is_untouched() {
 fn flush_then_restart_and_backup_restore() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let s = Server::start(&data, &[]);
+    let backups = dir.path().join("backups");
+    std::fs::create_dir(&backups).unwrap();
+    let s = Server::start(&data, &["--backup-root", backups.to_str().unwrap()]);
     let req = WriteRequest {
         timeseries: (0..50)
             .map(|i| {
@@ -236,7 +238,7 @@ fn flush_then_restart_and_backup_restore() {
     let want = s.export("m");
     assert_eq!(want.len(), 50);
 
-    let backup = dir.path().join("backup");
+    let backup = backups.join("nightly");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_nines"))
         .args(["backup", "--server", &s.url])
         .arg(&backup)

@@ -212,6 +212,23 @@ fn the_calendar_feed_reads_back_as_the_same_shifts() {
     assert_eq!(code, 200);
     assert_eq!(same.matches("BEGIN:VEVENT").count(), events.len());
     assert_eq!(s.get(&path.replace("sig=", "sig=00")).0, 403);
+    // The link expires: moving its expiry forward breaks the signature.
+    let expires: i64 = path
+        .split("expires=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let now_s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    assert!((80 * 86_400..=91 * 86_400).contains(&(expires - now_s)), "{path}");
+    let stretched = path.replace(&format!("expires={expires}"), &format!("expires={}", expires + 86_400));
+    assert_eq!(s.get(&stretched).0, 403);
     assert_eq!(s.get(&path.replace("payments-primary", "other")).0, 403);
 }
 

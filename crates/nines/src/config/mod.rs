@@ -192,6 +192,13 @@ pub struct QueryConfig {
     pub timeout: Duration,
     /// Most samples one query may load from the store.
     pub max_samples: usize,
+    /// Most samples one query may look at over its whole evaluation.
+    pub max_samples_processed: u64,
+    /// Queries evaluated at once; more wait their turn.
+    pub max_concurrency: usize,
+    /// Of those, at most this many from one client address; `0`: no
+    /// per-client limit.
+    pub max_concurrency_per_client: usize,
     /// Most series one query may return.
     pub max_series: usize,
     /// Prometheus's `promql-delayed-name-removal` feature: `__name__` is
@@ -206,6 +213,9 @@ impl Default for QueryConfig {
             lookback_delta: Duration(300_000),
             timeout: Duration(120_000),
             max_samples: 50_000_000,
+            max_samples_processed: nines_promql::DEFAULT_MAX_SAMPLES_PROCESSED,
+            max_concurrency: 20,
+            max_concurrency_per_client: 10,
             max_series: 1_000_000,
             delayed_name_removal: false,
         }
@@ -219,6 +229,7 @@ impl QueryConfig {
             lookback: std::time::Duration::from_millis(self.lookback_delta.0.max(1) as u64),
             timeout: std::time::Duration::from_millis(self.timeout.0.max(1) as u64),
             max_samples: self.max_samples,
+            max_samples_processed: self.max_samples_processed,
             max_series: self.max_series,
             delayed_name_removal: self.delayed_name_removal,
             ..nines_promql::Engine::default()
@@ -290,6 +301,12 @@ pub struct ServerConfig {
     pub max_header_size: ByteSize,
     /// Time a client has to send its request head (and finish TLS).
     pub read_header_timeout: Duration,
+    /// Longest a request body may go without bytes; also the grace before
+    /// `min_body_rate` counts.
+    pub read_body_timeout: Duration,
+    /// Bytes per second a request body must average after that grace;
+    /// `0` turns the rate check off.
+    pub min_body_rate: ByteSize,
     /// Requests one client IP may have in flight; more get 429. 0 = no limit.
     pub max_concurrent_requests_per_client: usize,
     /// The URL people reach nines at (behind a proxy, say):
@@ -315,6 +332,8 @@ impl Default for ServerConfig {
             tls_key_file: None,
             max_header_size: ByteSize(64 << 10),
             read_header_timeout: Duration(30_000),
+            read_body_timeout: Duration(30_000),
+            min_body_rate: ByteSize(1024),
             max_concurrent_requests_per_client: 64,
             external_url: None,
         }
@@ -340,6 +359,12 @@ pub struct StorageConfig {
     pub wal_fsync_interval: Duration,
     /// How often the head is cut into blocks, compacted and retention run.
     pub maintenance_interval: Duration,
+    /// How far past the wall clock a sample may be; later ones are refused
+    /// and counted. `0` turns the check off.
+    pub future_tolerance: Duration,
+    /// The only folder `POST /api/v1/admin/backup` may write under (and
+    /// never inside `path`). Unset: backups over HTTP are refused.
+    pub backup_root: Option<PathBuf>,
 }
 
 impl Default for StorageConfig {
@@ -352,6 +377,8 @@ impl Default for StorageConfig {
             wal_segment_size: ByteSize(128 << 20),
             wal_fsync_interval: Duration(1_000),
             maintenance_interval: Duration(60_000),
+            future_tolerance: Duration(nines_tsdb::DEFAULT_FUTURE_TOLERANCE_MS),
+            backup_root: None,
         }
     }
 }
@@ -468,6 +495,10 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, Vec<Problem>> {
         Err(found) => problems.extend(found.into_iter().map(at_key)),
     }
     let base = path.parent().unwrap_or(Path::new("."));
+    if let Some(root) = &config.storage.backup_root {
+        // As Prometheus resolves file_sd paths: from the file that names it.
+        config.storage.backup_root = Some(base.join(root));
+    }
     match incidents::settings(&config.incidents, &config.dora, base) {
         Ok(s) => config.learning_loaded = s,
         Err(found) => problems.extend(found.into_iter().map(at_key)),

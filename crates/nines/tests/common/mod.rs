@@ -13,6 +13,7 @@ use prost::Message;
 
 pub mod exporter;
 pub mod prometheus;
+pub mod raw;
 pub mod receiver;
 pub mod traffic;
 
